@@ -1,0 +1,1 @@
+"""walletctl, the operator CLI."""

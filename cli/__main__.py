@@ -1,0 +1,3 @@
+from cli.walletctl import app
+
+app()

@@ -1,0 +1,45 @@
+"""Identifiers: UUIDv7 for things we create (time-ordered, so primary keys stay append-mostly), and parsing of
+client-supplied UUIDs with a field violation instead of a crash."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from services.kit.errors import FieldViolation
+
+_UUID_VERSION_7 = 7
+
+
+def uuid7(now_ms: int | None = None, random_bytes: bytes | None = None) -> uuid.UUID:
+    """RFC 9562 UUIDv7: 48-bit Unix milliseconds, version, 74 random bits, variant."""
+    timestamp_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    assert 0 <= timestamp_ms < 1 << 48
+    rand = os.urandom(10) if random_bytes is None else random_bytes
+    assert len(rand) == 10
+    value = timestamp_ms << 80
+    value |= _UUID_VERSION_7 << 76
+    value |= (int.from_bytes(rand[:2], "big") & 0x0FFF) << 64
+    value |= 0b10 << 62
+    value |= int.from_bytes(rand[2:], "big") & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+def parse_uuid(
+    value: str, field: str, violations: list[FieldViolation], *, required: bool = True
+) -> uuid.UUID | None:
+    """Parses a canonical UUID; appends a violation (and returns None) when it is missing or malformed."""
+    if value == "":
+        if required:
+            violations.append(FieldViolation(field, "is required"))
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        violations.append(FieldViolation(field, "must be a UUID"))
+        return None
+    if str(parsed) != value.lower():
+        violations.append(FieldViolation(field, "must be a UUID in canonical 8-4-4-4-12 form"))
+        return None
+    return parsed

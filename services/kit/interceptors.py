@@ -1,0 +1,241 @@
+"""The kit's server interceptor: request id, authentication, authorization, error mapping and RED metrics.
+
+One interceptor wraps each wallet RPC handler in this order:
+request id → policy lookup (fail closed) → token verification → permission and step-up → handler → error mapping.
+Tracing is OpenTelemetry's own aio server interceptor, placed before this one so the span covers everything.
+Health and reflection (``grpc.*``) pass straight through.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from services.kit import metrics
+from services.kit.errors import (
+    NotImplementedYet,
+    PermissionDenied,
+    StepUpRequired,
+    Unauthenticated,
+    Unavailable,
+    WalletError,
+)
+from services.kit.policy import MethodPolicy, grants, is_wallet_method, policy_for, split_full_method
+from services.kit.request_context import principal_var, request_id_var
+from services.kit.status import internal_rpc_status, to_rpc_status
+from services.kit.tokens import Principal, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+AUTHORIZATION_HEADER = "authorization"
+# Client-supplied request ids are echoed and logged, so they are restricted to a safe shape.
+_REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Any], Any]
+MethodHandler = grpc.RpcMethodHandler[Any, Any]
+
+
+def _metadata(context: Context) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            values[key.lower()] = value
+    return values
+
+
+def _request_id(headers: dict[str, str]) -> str:
+    supplied = headers.get(REQUEST_ID_HEADER)
+    if supplied is not None and _REQUEST_ID_SHAPE.match(supplied):
+        return supplied
+    return str(uuid.uuid4())
+
+
+def _bearer_token(headers: dict[str, str]) -> str | None:
+    value = headers.get(AUTHORIZATION_HEADER)
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or token.strip() == "":
+        return None
+    return token.strip()
+
+
+class WalletServerInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        service_name: str,
+        verifier: TokenVerifier | None,
+        *,
+        is_ready: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._service_name = service_name
+        self._domain = f"{service_name}.wallet"
+        self._verifier = verifier
+        self._is_ready = is_ready
+        self._clock = clock
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> MethodHandler | None:
+        handler = await continuation(handler_call_details)
+        full_method = handler_call_details.method
+        if handler is None or not is_wallet_method(full_method):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(full_method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_unary_stream(full_method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        raise AssertionError(f"client-streaming wallet methods are not supported: {full_method}")
+
+    # --- the steps -------------------------------------------------------------------------------------------
+
+    async def _admit(self, full_method: str, context: Context) -> None:
+        """Authenticates and authorizes the call; raises a WalletError to refuse it."""
+        policy = policy_for(full_method)
+        if policy is None:
+            raise PermissionDenied("method has no access policy")
+        headers = _metadata(context)
+        if not self._is_ready():
+            raise Unavailable("service is starting or draining", retry_after_s=1.0)
+        if policy.anonymous:
+            return
+        principal = await self._authenticate(headers)
+        principal_var.set(principal)
+        self._authorize(policy, principal)
+
+    async def _authenticate(self, headers: dict[str, str]) -> Principal:
+        token = _bearer_token(headers)
+        if token is None:
+            raise Unauthenticated("missing bearer access token")
+        if self._verifier is None:
+            raise Unauthenticated("this service cannot verify access tokens")
+        return await self._verifier.verify(token)
+
+    def _authorize(self, policy: MethodPolicy, principal: Principal) -> None:
+        if not grants(principal.roles, principal.scopes, policy.permission):
+            raise PermissionDenied(f"permission {policy.permission} is required")
+        if policy.step_up and not principal.has_fresh_step_up(self._clock()):
+            raise StepUpRequired()
+
+    async def _fail(self, context: Context, error: BaseException) -> None:
+        """Aborts the call with the status mapped from ``error`` (``abort_with_status`` raises)."""
+        if isinstance(error, NotImplementedError):
+            error = NotImplementedYet("this method is declared in the contract but not built yet")
+        span = trace.get_current_span()
+        if isinstance(error, WalletError):
+            status = to_rpc_status(error, self._domain)
+        else:
+            log.error("unhandled error in RPC handler", exc_info=error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            status = internal_rpc_status(self._domain)
+        span.set_attribute("wallet.error.reason", status_reason(error))
+        await context.abort_with_status(rpc_status.to_status(status))
+
+    # --- wrappers ----------------------------------------------------------------------------------------------
+
+    def _begin(self, full_method: str, context: Context) -> tuple[str, str]:
+        grpc_service, grpc_method = split_full_method(full_method)
+        request_id = _request_id(_metadata(context))
+        request_id_var.set(request_id)
+        principal_var.set(None)
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        metrics.RPC_STARTED.labels(self._service_name, grpc_service, grpc_method).inc()
+        metrics.RPC_IN_FLIGHT.labels(self._service_name).inc()
+        return grpc_service, grpc_method
+
+    def _end(self, grpc_service: str, grpc_method: str, code: grpc.StatusCode, started: float) -> None:
+        metrics.RPC_IN_FLIGHT.labels(self._service_name).dec()
+        metrics.RPC_HANDLED.labels(self._service_name, grpc_service, grpc_method, code.name).inc()
+        metrics.RPC_LATENCY.labels(self._service_name, grpc_service, grpc_method).observe(
+            time.perf_counter() - started
+        )
+
+    def _wrap_unary(self, full_method: str, inner: Handler) -> Handler:
+        async def handle(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
+            grpc_service, grpc_method = self._begin(full_method, context)
+            code = grpc.StatusCode.OK
+            try:
+                await self._admit(full_method, context)
+                result = inner(request, context)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            except (WalletError, NotImplementedError, Exception) as error:
+                if _is_abort(error):
+                    code = _code_from_context(context)
+                    raise
+                code = _code_of(error)
+                await self._fail(context, error)
+            finally:
+                self._end(grpc_service, grpc_method, code, started)
+
+        return handle
+
+    def _wrap_unary_stream(self, full_method: str, inner: Handler) -> Handler:
+        async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            grpc_service, grpc_method = self._begin(full_method, context)
+            code = grpc.StatusCode.OK
+            try:
+                await self._admit(full_method, context)
+                async for item in inner(request, context):
+                    yield item
+            except (WalletError, NotImplementedError, Exception) as error:
+                if _is_abort(error):
+                    raise
+                code = _code_of(error)
+                await self._fail(context, error)
+            finally:
+                self._end(grpc_service, grpc_method, code, started)
+
+        return handle
+
+
+def _code_from_context(context: Context) -> grpc.StatusCode:
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
+def _is_abort(error: BaseException) -> bool:
+    # grpc.aio raises AbortError out of context.abort(); it must propagate untouched.
+    return type(error).__name__ == "AbortError"
+
+
+def _code_of(error: BaseException) -> grpc.StatusCode:
+    if isinstance(error, WalletError):
+        return grpc.StatusCode[error.category.value]
+    if isinstance(error, NotImplementedError):
+        return grpc.StatusCode.UNIMPLEMENTED
+    return grpc.StatusCode.INTERNAL
+
+
+def status_reason(error: BaseException) -> str:
+    if isinstance(error, WalletError):
+        return error.reason
+    if isinstance(error, NotImplementedError):
+        return NotImplementedYet.reason
+    return "INTERNAL"

@@ -1,0 +1,145 @@
+"""Method policies read from the proto descriptors, and the role → permission table.
+
+Every ``wallet.*`` RPC declares ``option (wallet.common.v1.policy)``: the permission it needs, whether the gateway
+exposes it, whether it needs a fresh step-up, whether it is anonymous. The kit never keeps a hand-written route or
+permission table; a wallet method without a policy is refused (fail closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
+
+from wallet.common.v1 import options_pb2
+
+WALLET_PACKAGE_PREFIX = "wallet."
+
+
+@dataclass(frozen=True, slots=True)
+class MethodPolicy:
+    full_method: str
+    permission: str
+    public: bool
+    step_up: bool
+    anonymous: bool
+
+
+def split_full_method(full_method: str) -> tuple[str, str]:
+    """``/wallet.ledger.v1.LedgerService/CreateTransfer`` → (``wallet.ledger.v1.LedgerService``, ``CreateTransfer``)."""
+    _, service, method = full_method.split("/", 2)
+    return service, method
+
+
+def is_wallet_method(full_method: str) -> bool:
+    return full_method.startswith("/" + WALLET_PACKAGE_PREFIX)
+
+
+def method_descriptor(full_method: str) -> MethodDescriptor | None:
+    service, method = split_full_method(full_method)
+    try:
+        service_descriptor = descriptor_pool.Default().FindServiceByName(service)
+    except KeyError:
+        return None
+    return service_descriptor.methods_by_name.get(method)
+
+
+@cache
+def policy_for(full_method: str) -> MethodPolicy | None:
+    """The declared policy, or None when the method has none (the caller must then refuse it)."""
+    descriptor = method_descriptor(full_method)
+    if descriptor is None:
+        return None
+    options = descriptor.GetOptions()
+    if not options.HasExtension(options_pb2.policy):
+        return None
+    declared = options.Extensions[options_pb2.policy]
+    return MethodPolicy(
+        full_method=full_method,
+        permission=declared.permission,
+        public=declared.public,
+        step_up=declared.step_up,
+        anonymous=declared.anonymous,
+    )
+
+
+# Roles of DESIGN.md §5 as permission patterns. A pattern is `<service>.<resource>.<verb>` where `*` stands for
+# exactly one segment. Customers get their own-resource permissions here; *ownership* is checked by the service.
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "owner": ("*.*.*",),
+    "admin": (
+        "auth.members.*",
+        "auth.customers.*",
+        "auth.devices.*",
+        "auth.sessions.*",
+        "auth.audit.read",
+        "ledger.accounts.*",
+        "ledger.cards.*",
+        "ledger.assets.*",
+        "contacts.contacts.read",
+        "contacts.contacts.write",
+        "*.*.read",
+    ),
+    "finance": (
+        "ledger.transfers.*",
+        "ledger.batches.*",
+        "ledger.exchanges.*",
+        "ledger.fx.*",
+        "ledger.invoices.*",
+        "ledger.statements.read",
+        "ledger.accounts.read",
+        "ledger.reversals.*",
+    ),
+    "approver": ("ledger.approvals.*", "risk.cases.*", "risk.complaints.*", "ledger.*.read", "risk.*.read"),
+    "risk_analyst": ("risk.rules.*", "risk.lists.*", "risk.cases.read", "risk.reports.read", "risk.*.read"),
+    "auditor": ("*.*.read", "*.audit.*", "ledger.chain.*", "contacts.access_log.read", "*.*.export"),
+    "support": (
+        "contacts.contacts.read",
+        "contacts.contacts.reveal",
+        "risk.complaints.*",
+        "auth.customers.read",
+    ),
+    "customer": (
+        "ledger.accounts.read",
+        "ledger.transfers.write",
+        "ledger.transfers.read",
+        "ledger.statements.read",
+        "ledger.invoices.*",
+        "ledger.cards.read",
+        "ledger.cards.reveal",
+        "contacts.contacts.read",
+        "contacts.contacts.write",
+        "contacts.access_log.read",
+        "contacts.subjects.*",
+        "auth.sessions.*",
+        "auth.devices.*",
+        "auth.mfa.*",
+        "risk.complaints.write",
+        "risk.complaints.read",
+    ),
+}
+
+# Verbs an auditor's `*.*.read` must never widen into: reading personal data in clear is `reveal`, not `read`.
+assert all(not pattern.endswith(".reveal") for pattern in ROLE_PERMISSIONS["auditor"])
+
+
+def _matches(pattern: str, permission: str) -> bool:
+    pattern_parts = pattern.split(".")
+    permission_parts = permission.split(".")
+    if len(pattern_parts) != len(permission_parts):
+        return False
+    return all(p in ("*", q) for p, q in zip(pattern_parts, permission_parts, strict=True))
+
+
+@cache
+def role_grants(role: str, permission: str) -> bool:
+    return any(_matches(pattern, permission) for pattern in ROLE_PERMISSIONS.get(role, ()))
+
+
+def grants(roles: frozenset[str], scopes: frozenset[str], permission: str) -> bool:
+    """True when any role, or any scope (service accounts hold permissions directly as scopes), grants it."""
+    if permission in scopes:
+        return True
+    return any(role_grants(role, permission) for role in roles)

@@ -1,0 +1,110 @@
+"""OpenTelemetry setup: one tracer provider per process, exporters chosen by configuration.
+
+- ``OTEL_EXPORTER_OTLP_ENDPOINT`` set → OTLP/gRPC exporter (a collector, Jaeger, Tempo).
+- ``OTEL_TRACES_FILE`` set → spans as JSON lines in that file (``make run`` writes them under ``.run/traces/``).
+- tests pass an in-memory exporter.
+asyncpg and Redis are instrumented globally; gRPC through explicit interceptors (``server_interceptor()`` and
+``client_interceptors()``) so the wiring stays visible. The Redis instrumentation records commands with their
+arguments replaced by ``?``, and asyncpg records parameterized SQL only, so no values reach spans.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from services.kit.config import Env
+
+_lock = threading.Lock()
+_libraries_instrumented = False
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each finished span as one JSON line; ``walletctl trace`` reads these files back."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            for span in spans:
+                self._file.write(span.to_json(indent=None) + "\n")
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def _instrument_libraries() -> None:
+    global _libraries_instrumented
+    with _lock:
+        if _libraries_instrumented:
+            return
+        AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+        RedisInstrumentor().instrument()
+        _libraries_instrumented = True
+
+
+def setup_telemetry(
+    service_name: str,
+    *,
+    env: Env | None = None,
+    extra_exporters: Sequence[SpanExporter] = (),
+) -> TracerProvider:
+    """Installs the global tracer provider (once per process) and instruments asyncpg and Redis."""
+    env = env or Env()
+    resource = Resource.create({"service.name": f"wallet-{service_name}", "service.namespace": "wallet"})
+    provider = TracerProvider(resource=resource)
+    otlp_endpoint = env.optional_string("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if otlp_endpoint is not None:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    traces_file = env.optional_string("OTEL_TRACES_FILE")
+    if traces_file is not None:
+        provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(Path(traces_file))))
+    for exporter in extra_exporters:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator()]))
+    _instrument_libraries()
+    return provider
+
+
+def server_interceptor() -> grpc.aio.ServerInterceptor:
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
+    return interceptor
+
+
+def client_interceptors() -> list[Any]:
+    interceptors: list[Any] = aio_client_interceptors()  # type: ignore[no-untyped-call]
+    return interceptors
+
+
+def current_traceparent() -> str:
+    """The W3C ``traceparent`` of the current span, for events and responses ('' outside a span)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")

@@ -1,0 +1,199 @@
+"""Local verification of access tokens: EdDSA (Ed25519) JWTs checked against a cached JWKS.
+
+No RPC per call: keys come from a ``JwksSource`` (the auth service's ``GetJwks`` in production, a static set in
+tests), cached by key id and re-fetched when an unknown ``kid`` appears (at most once per
+``refresh_min_interval_s``, so forged key ids cannot make us hammer auth) or when the cache is older than
+``cache_ttl_s``. Only ``EdDSA`` is accepted: ``alg=none``, HMAC and RSA tokens are refused before any key lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+
+from services.kit.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+CLOCK_SKEW_LEEWAY_S = 5
+STEP_UP_MAX_AGE_S = 300
+JWKS_CACHE_TTL_S = 300.0
+REQUIRED_CLAIMS = ("sub", "org", "exp", "iat", "iss", "aud", "jti")
+
+PRINCIPAL_KIND_MEMBER = "member"
+PRINCIPAL_KIND_CUSTOMER = "customer"
+PRINCIPAL_KIND_SERVICE = "service"
+PRINCIPAL_KINDS = frozenset({PRINCIPAL_KIND_MEMBER, PRINCIPAL_KIND_CUSTOMER, PRINCIPAL_KIND_SERVICE})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    subject: str
+    organization_id: str
+    kind: str
+    roles: frozenset[str]
+    scopes: frozenset[str]
+    amr: tuple[str, ...]
+    acr: str
+    auth_time: int
+    token_id: str
+    expires_at: int
+    device_id: str | None = None
+
+    def has_fresh_step_up(self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S) -> bool:
+        return self.acr == "mfa" and 0 <= now_s - self.auth_time <= max_age_s
+
+
+class JwksSource(Protocol):
+    async def fetch(self) -> Sequence[dict[str, Any]]:
+        """Returns the current public JWKs (``{"kty": "OKP", "crv": "Ed25519", "kid": ..., "x": ...}``)."""
+        ...
+
+
+class StaticJwksSource:
+    """A fixed key set: tests, and tools that verify offline."""
+
+    def __init__(self, keys: Sequence[dict[str, Any]]) -> None:
+        self.keys = list(keys)
+        self.fetch_count = 0
+
+    async def fetch(self) -> Sequence[dict[str, Any]]:
+        self.fetch_count += 1
+        return self.keys
+
+
+def _unauthenticated(message: str) -> Unauthenticated:
+    return Unauthenticated(message)
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        audience: str,
+        issuer: str,
+        refresh_min_interval_s: float = 5.0,
+        cache_ttl_s: float = JWKS_CACHE_TTL_S,
+    ) -> None:
+        self._source = source
+        self._audience = audience
+        self._issuer = issuer
+        self._refresh_min_interval_s = refresh_min_interval_s
+        self._cache_ttl_s = cache_ttl_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._refresh_lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._refresh_lock:
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
+        keys: dict[str, jwt.PyJWK] = {}
+        for jwk in await self._source.fetch():
+            kid = jwk.get("kid")
+            if not isinstance(kid, str) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+                log.warning("ignoring a JWK that is not an Ed25519 key with a kid")
+                continue
+            keys[kid] = jwt.PyJWK(jwk, algorithm=ALGORITHM)
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> jwt.PyJWK:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._cache_ttl_s
+        key = self._keys.get(kid)
+        if key is not None and not stale:
+            return key
+        async with self._refresh_lock:
+            # Another call may have refreshed while we waited; and forged key ids must not hammer the source.
+            now = time.monotonic()
+            still_missing = self._keys.get(kid) is None or now - self._fetched_at > self._cache_ttl_s
+            if still_missing and now - self._fetched_at >= self._refresh_min_interval_s:
+                try:
+                    await self._refresh_locked()
+                except Exception:
+                    # Keep serving from the cached keys: auth being briefly down must not log everyone out.
+                    log.warning("JWKS refresh failed; using cached keys", exc_info=True)
+        key = self._keys.get(kid)
+        if key is None:
+            raise _unauthenticated("access token signed by an unknown key")
+        return key
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthenticated("malformed access token") from None
+        if header.get("alg") != ALGORITHM:
+            raise _unauthenticated("access token algorithm not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or kid == "":
+            raise _unauthenticated("access token has no key id")
+        key = await self._key_for(kid)
+        return self.verify_with_key(token, key)
+
+    def verify_with_key(self, token: str, key: jwt.PyJWK) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=CLOCK_SKEW_LEEWAY_S,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("access token expired") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthenticated("access token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise _unauthenticated("access token from an unknown issuer") from None
+        except jwt.ImmatureSignatureError:
+            raise _unauthenticated("access token not valid yet") from None
+        except jwt.InvalidSignatureError:
+            raise _unauthenticated("access token signature invalid") from None
+        except jwt.PyJWTError:
+            raise _unauthenticated("access token invalid") from None
+        return principal_from_claims(claims)
+
+
+def _str_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    kind = claims.get("pty", PRINCIPAL_KIND_MEMBER)
+    if kind not in PRINCIPAL_KINDS:
+        raise _unauthenticated("access token has an unknown principal kind")
+    scope = claims.get("scope", "")
+    auth_time = claims.get("auth_time", claims["iat"])
+    if not isinstance(auth_time, int):
+        raise _unauthenticated("access token auth_time invalid")
+    device_id = claims.get("did")
+    return Principal(
+        subject=str(claims["sub"]),
+        organization_id=str(claims["org"]),
+        kind=kind,
+        roles=frozenset(_str_list(claims.get("roles"))),
+        scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+        amr=_str_list(claims.get("amr")),
+        acr=str(claims.get("acr", "")),
+        auth_time=auth_time,
+        token_id=str(claims["jti"]),
+        expires_at=int(claims["exp"]),
+        device_id=device_id if isinstance(device_id, str) else None,
+    )

@@ -1,0 +1,84 @@
+"""Shared fixtures: real Postgres and Redis — the URLs given, or embedded ones this session starts itself.
+
+``DATABASE_URL`` (a server URL; each test gets a fresh database on it) and ``REDIS_URL`` come from the environment
+when set (CI exports the machine's servers); otherwise an embedded Postgres and Redis are started once per session
+under ``.run/test-*`` inside the checkout and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as redis_asyncio
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_RUN_DIR = REPO_ROOT / ".run" / "test"
+
+
+def with_database(server_url: str, database: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    from devstack.embedded import start_embedded_postgres
+
+    server = start_embedded_postgres(TEST_RUN_DIR / "postgres")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    from devstack.embedded import start_embedded_redis
+
+    server = start_embedded_redis(TEST_RUN_DIR / "redis")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(postgres_server_url, name)
+    finally:
+        admin = await asyncpg.connect(postgres_server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def redis_client(redis_server_url: str) -> AsyncIterator[redis_asyncio.Redis]:
+    client = redis_asyncio.Redis.from_url(redis_server_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -1,0 +1,30 @@
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.kit.errors import FieldViolation
+from services.kit.ids import parse_uuid, uuid7
+
+
+@given(st.integers(min_value=0, max_value=(1 << 48) - 1), st.binary(min_size=10, max_size=10))
+def test_uuid7_layout(now_ms: int, rand: bytes) -> None:
+    value = uuid7(now_ms, rand)
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+    assert value.int >> 80 == now_ms
+
+
+def test_uuid7_sorts_by_time() -> None:
+    earlier, later = uuid7(1_000), uuid7(1_001)
+    assert str(earlier) < str(later)
+
+
+def test_parse_uuid_collects_violations() -> None:
+    violations: list[FieldViolation] = []
+    assert parse_uuid("", "transfer_id", violations) is None
+    assert parse_uuid("nope", "account_id", violations) is None
+    assert parse_uuid("{12345678-1234-5678-1234-567812345678}", "x", violations) is None
+    assert [v.field for v in violations] == ["transfer_id", "account_id", "x"]
+    good = str(uuid.uuid4())
+    assert parse_uuid(good, "y", violations) == uuid.UUID(good)
