@@ -11,19 +11,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as redis_asyncio
 
+from devstack import start_embedded_postgres, start_embedded_redis
+from devstack.databases import with_database
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_RUN_DIR = REPO_ROOT / ".run" / "test"
-
-
-def with_database(server_url: str, database: str) -> str:
-    parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +29,6 @@ def postgres_server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from devstack.embedded import start_embedded_postgres
-
     server = start_embedded_postgres(TEST_RUN_DIR / "postgres")
     try:
         yield server.url
@@ -47,8 +42,6 @@ def redis_server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from devstack.embedded import start_embedded_redis
-
     server = start_embedded_redis(TEST_RUN_DIR / "redis")
     try:
         yield server.url

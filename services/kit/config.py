@@ -126,6 +126,7 @@ class ServiceConfig:
     auth_addr: str
     run_dir: Path
     drain_grace_s: float
+    startup_budget_s: float
     jwt_audience: str
     jwt_issuer: str
     jwks_refresh_min_interval_s: float
@@ -159,6 +160,7 @@ def load_service_config(service_name: str, environ: Mapping[str, str] | None = N
         auth_addr=env.string("AUTH_ADDR", default_addr("auth")),
         run_dir=Path(env.string("WALLET_RUN_DIR", ".run")),
         drain_grace_s=env.number("DRAIN_GRACE_S", 10.0),
+        startup_budget_s=env.number("STARTUP_BUDGET_S", 30.0),
         jwt_audience=env.string("JWT_AUDIENCE", "wallet"),
         jwt_issuer=env.string("JWT_ISSUER", "wallet-auth"),
         jwks_refresh_min_interval_s=env.number("JWKS_REFRESH_MIN_INTERVAL_S", 5.0),

@@ -34,7 +34,6 @@ LIVENESS_SERVICE = "liveness"
 # gRPC message size limits: large enough for a 1,000-transfer batch, small enough to refuse abuse.
 MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_SEND_MESSAGE_BYTES = 16 * 1024 * 1024
-DEPENDENCY_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +75,18 @@ class WalletServer:
         *,
         use_database: bool = True,
         use_redis: bool = True,
-        dependency_budget_s: float = DEPENDENCY_BUDGET_S,
     ) -> None:
         self.runtime = runtime
         self._registrations = list(registrations)
         self._use_database = use_database
         self._use_redis = use_redis
-        self._dependency_budget_s = dependency_budget_s
+        self._dependency_budget_s = runtime.config.startup_budget_s
         self.health = health.aio.HealthServicer()
         self._metrics: MetricsServer | None = None
         self._server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port = 0
+        self._stopped = False
 
     @property
     def readiness_names(self) -> list[str]:
@@ -142,7 +141,11 @@ class WalletServer:
             self.runtime.redis_or_none = client
 
     async def stop(self, *, drain_delay_s: float = 0.0) -> None:
-        """Drains and stops: readiness off, wait for in-flight calls (up to the grace period), close resources."""
+        """Drains and stops: readiness off, wait for in-flight calls (up to the grace period), close resources.
+        Idempotent: a second call returns at once."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.runtime.ready = False
         await self._set_readiness(health_pb2.HealthCheckResponse.NOT_SERVING)
         if drain_delay_s > 0:

@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_status import rpc_status
@@ -42,9 +42,11 @@ AUTHORIZATION_HEADER = "authorization"
 # Client-supplied request ids are echoed and logged, so they are restricted to a safe shape.
 _REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
-Context = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:
+    # The stubs make these generic; at run time they are plain classes.
+    Context = grpc.aio.ServicerContext[Any, Any]
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
 Handler = Callable[[Any, Any], Any]
-MethodHandler = grpc.RpcMethodHandler[Any, Any]
 
 
 def _metadata(context: Context) -> dict[str, str]:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from services.kit.errors import Category, FieldViolation, WalletError
 
 INTERNAL_MESSAGE = "internal error; quote the trace id when reporting it"
+# Trailing-metadata key of the serialized google.rpc.Status (the gRPC rich error model).
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def status_code(category: Category) -> grpc.StatusCode:
@@ -79,14 +80,19 @@ class ErrorDetails:
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> ErrorDetails:
-        assert isinstance(error, grpc.Call), "aio and sync RpcErrors are also grpc.Call"
-        code = error.code()
-        details = cls(code=code, message=error.details() or "")
-        status = rpc_status.from_call(error)
-        if status is None:
-            return details
-        for packed in status.details:
-            details._absorb(packed)
+        """Decodes a failed call from either API (``grpc.aio.AioRpcError`` or a sync ``grpc.Call``)."""
+        code_fn = getattr(error, "code", None)
+        details_fn = getattr(error, "details", None)
+        metadata_fn = getattr(error, "trailing_metadata", None)
+        assert callable(code_fn), "not a failed gRPC call"
+        assert callable(details_fn), "not a failed gRPC call"
+        assert callable(metadata_fn), "not a failed gRPC call"
+        details = cls(code=code_fn(), message=details_fn() or "")
+        for key, value in metadata_fn() or ():
+            if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+                status = status_pb2.Status.FromString(value)
+                for packed in status.details:
+                    details._absorb(packed)
         return details
 
     def _absorb(self, packed: any_pb2.Any) -> None:

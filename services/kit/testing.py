@@ -8,12 +8,15 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from services.kit.config import ServiceConfig, load_service_config
+from services.kit.grpc_server import Registration, Runtime, WalletServer
 from services.kit.tokens import ALGORITHM, StaticJwksSource, TokenVerifier
 
 TEST_AUDIENCE = "wallet"
@@ -73,3 +76,29 @@ def static_verifier(*keys: SigningKey) -> TokenVerifier:
         issuer=TEST_ISSUER,
         refresh_min_interval_s=0.0,
     )
+
+
+def config_for_tests(service_name: str, database_url: str, redis_url: str, **overrides: str) -> ServiceConfig:
+    """A service configuration for an in-process server on a free port (port 0) against real databases."""
+    environ = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "GRPC_PORT": "0",
+        "METRICS_PORT": "0",
+        "DRAIN_GRACE_S": "5",
+        "STARTUP_BUDGET_S": "10",
+        **overrides,
+    }
+    return load_service_config(service_name, environ)
+
+
+async def start_test_server(
+    config: ServiceConfig,
+    build: Callable[[Runtime], Sequence[Registration]],
+    verifier: TokenVerifier,
+) -> WalletServer:
+    """Starts a real aio server bound to port 0 with real Postgres and Redis; the caller stops it."""
+    runtime = Runtime(config=config, verifier=verifier)
+    server = WalletServer(runtime, build(runtime))
+    await server.start()
+    return server

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.risk.server import registrations
 from services.kit.service_main import ServiceSpec, main
+from services.risk.server import registrations
 
 SPEC = ServiceSpec(name="risk", migrations_dir=Path(__file__).parent / "migrations", build=registrations)
 

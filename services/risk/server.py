@@ -6,8 +6,9 @@ interceptor answers those with UNIMPLEMENTED and reason NOT_IMPLEMENTED — neve
 
 from __future__ import annotations
 
-from services.kit.grpc_server import Registration, Runtime
 from wallet.risk.v1 import risk_service_pb2, risk_service_pb2_grpc
+
+from services.kit.grpc_server import Registration, Runtime
 
 SERVICE_NAME = risk_service_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name
 
