@@ -16,11 +16,23 @@ import asyncpg
 import pytest
 import redis.asyncio as redis_asyncio
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from devstack import start_embedded_postgres, start_embedded_redis
 from devstack.databases import with_database
+from services.kit.config import Env
+from services.kit.telemetry import setup_telemetry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_RUN_DIR = REPO_ROOT / ".run" / "test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def span_exporter() -> InMemorySpanExporter:
+    """Every span finished in this test process, in memory (installed before any server or channel is created)."""
+    exporter = InMemorySpanExporter()
+    setup_telemetry("tests", env=Env({}), extra_exporters=[exporter])
+    return exporter
 
 
 @pytest.fixture(scope="session")

@@ -181,17 +181,22 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             grpc_service, grpc_method = self._begin(full_method, context)
             code = grpc.StatusCode.OK
             try:
-                await self._admit(full_method, context)
-                result = inner(request, context)
-                if inspect.isawaitable(result):
-                    result = await result
-                return result
-            except (WalletError, NotImplementedError, Exception) as error:
-                if _is_abort(error):
-                    code = _code_from_context(context)
-                    raise
-                code = _code_of(error)
-                await self._fail(context, error)
+                failure: Exception
+                try:
+                    await self._admit(full_method, context)
+                    result = inner(request, context)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return result
+                except Exception as error:
+                    if _is_abort(error):
+                        code = _code_from_context(context)
+                        raise
+                    failure = error
+                # Aborting outside the `except` block keeps the handler's exception (and whatever its message
+                # holds) out of the abort's traceback, which the tracing interceptor records on the span.
+                code = _code_of(failure)
+                await self._fail(context, failure)
             finally:
                 self._end(grpc_service, grpc_method, code, started)
 
@@ -203,14 +208,19 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             grpc_service, grpc_method = self._begin(full_method, context)
             code = grpc.StatusCode.OK
             try:
-                await self._admit(full_method, context)
-                async for item in inner(request, context):
-                    yield item
-            except (WalletError, NotImplementedError, Exception) as error:
-                if _is_abort(error):
-                    raise
-                code = _code_of(error)
-                await self._fail(context, error)
+                failure: Exception
+                try:
+                    await self._admit(full_method, context)
+                    async for item in inner(request, context):
+                        yield item
+                    return
+                except Exception as error:
+                    if _is_abort(error):
+                        code = _code_from_context(context)
+                        raise
+                    failure = error
+                code = _code_of(failure)
+                await self._fail(context, failure)
             finally:
                 self._end(grpc_service, grpc_method, code, started)
 

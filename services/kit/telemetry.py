@@ -11,7 +11,7 @@ arguments replaced by ``?``, and asyncpg records parameterized SQL only, so no v
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,18 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.trace import Status
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.kit.config import Env
+from services.kit.redaction import redact
 
 _lock = threading.Lock()
 _libraries_instrumented = False
@@ -55,6 +57,53 @@ class JsonLinesSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    redacted: dict[str, Any] = {}
+    for key, value in (attributes or {}).items():
+        if isinstance(value, str):
+            redacted[key] = redact(value)
+        elif isinstance(value, tuple | list):
+            redacted[key] = tuple(redact(item) if isinstance(item, str) else item for item in value)
+        else:
+            redacted[key] = value
+    return redacted
+
+
+def redact_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` whose attribute and event values went through the kit's redaction filter."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_redact_attributes(span.attributes),
+        events=[Event(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events],
+        links=span.links,
+        kind=span.kind,
+        status=Status(span.status.status_code, redact(span.status.description or "") or None),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Defence in depth: whatever an instrumentation records (exception messages, stack traces), every exporter
+    sees it through the same redaction filter as the logs."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._inner.export([redact_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
 
 
 def _instrument_libraries() -> None:
@@ -81,12 +130,16 @@ def setup_telemetry(
     if otlp_endpoint is not None:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        provider.add_span_processor(
+            BatchSpanProcessor(RedactingSpanExporter(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        )
     traces_file = env.optional_string("OTEL_TRACES_FILE")
     if traces_file is not None:
-        provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(Path(traces_file))))
+        provider.add_span_processor(
+            BatchSpanProcessor(RedactingSpanExporter(JsonLinesSpanExporter(Path(traces_file))))
+        )
     for exporter in extra_exporters:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter)))
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator()]))
     _instrument_libraries()

@@ -15,6 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.kit.errors import FieldViolation, invalid
 from services.kit.grpc_server import Registration, Runtime, WalletServer
@@ -220,3 +221,25 @@ async def test_stop_drains_in_flight_calls_while_health_turns_not_serving(
     reply = await slow
     assert reply.account.account_id == "slow"
     await stopping
+
+
+async def test_calls_are_traced_without_secrets(
+    channel: grpc.aio.Channel, key: SigningKey, span_exporter: InMemorySpanExporter
+) -> None:
+    span_exporter.clear()
+    token = key.mint()
+    await _get_account(channel, "acc-traced", token)
+    await _error(channel, "boom", key.mint())
+    spans = span_exporter.get_finished_spans()
+    server_spans = [s for s in spans if s.name == f"/{LEDGER}/GetAccount" and s.kind.name == "SERVER"]
+    assert len(server_spans) == 2
+    assert server_spans[0].attributes is not None
+    assert server_spans[0].attributes["rpc.system"] == "grpc"
+    failed = server_spans[1]
+    assert failed.status.status_code.name == "ERROR"
+    assert failed.attributes is not None
+    assert failed.attributes["wallet.error.reason"] == "INTERNAL"
+    dumped = "".join(span.to_json() for span in spans)
+    assert token not in dumped
+    for span in spans:
+        assert CARD_NUMBER not in span.to_json(), span.to_json()

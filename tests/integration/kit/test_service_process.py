@@ -79,8 +79,8 @@ async def test_sigterm_turns_not_serving_then_exits_cleanly(database_url: str, r
     )
     migrate = await asyncio.to_thread(_run, ["services.risk", "migrate"], env)
     assert migrate.returncode == 0, migrate.stderr
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.risk"], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE
+    process = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "services.risk"], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE
     )
     try:
         loop = asyncio.get_running_loop()
