@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as redis_asyncio
-
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devstack import start_embedded_postgres, start_embedded_redis
