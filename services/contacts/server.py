@@ -18,8 +18,6 @@ class ContactsServer(contacts_service_pb2_grpc.ContactsServiceServicer):
 
 
 def registrations(runtime: Runtime) -> list[Registration]:
-    return [
-        Registration(
-            SERVICE_NAME, contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server, ContactsServer(runtime)
-        )
-    ]
+    # The typed stubs declare every RPC abstract; the unbuilt ones are inherited on purpose (see the module docstring).
+    servicer = ContactsServer(runtime)  # type: ignore[abstract]
+    return [Registration(SERVICE_NAME, contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server, servicer)]

@@ -33,7 +33,7 @@ from services.kit.errors import (
 from services.kit.policy import MethodPolicy, grants, is_wallet_method, policy_for, split_full_method
 from services.kit.request_context import principal_var, request_id_var
 from services.kit.status import internal_rpc_status, to_rpc_status
-from services.kit.tokens import Principal, TokenVerifier
+from services.kit.tokens import PRINCIPAL_KIND_SERVICE, Principal, TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
     def _authorize(self, policy: MethodPolicy, principal: Principal) -> None:
         if not grants(principal.roles, principal.scopes, policy.permission):
             raise PermissionDenied(f"permission {policy.permission} is required")
-        if policy.step_up and not principal.has_fresh_step_up(self._clock()):
+        # Step-up proves a human is present; service accounts have no second factor and act on their own scopes.
+        is_human = principal.kind != PRINCIPAL_KIND_SERVICE
+        if policy.step_up and is_human and not principal.has_fresh_step_up(self._clock()):
             raise StepUpRequired()
 
     async def _fail(self, context: Context, error: BaseException) -> None:

@@ -65,64 +65,105 @@ def policy_for(full_method: str) -> MethodPolicy | None:
     )
 
 
+# Permissions no tenant role ever grants: platform-wide operations (vault keys and backups, signing keys) and the
+# service-to-service edges (risk assessment, directory lookups, card secrets, review resolution). Only the
+# platform's own service accounts hold them, as scopes.
+PLATFORM_ONLY_PERMISSIONS = frozenset(
+    {
+        "auth.keys.admin",
+        "auth.tokens.read",
+        "contacts.backups.admin",
+        "contacts.card_secrets.reveal",
+        "contacts.card_secrets.write",
+        "contacts.directory.read",
+        "contacts.keys.admin",
+        "contacts.keys.read",
+        "contacts.notifications.write",
+        "ledger.reviews.approve",
+        "risk.assessments.assess",
+    }
+)
+
+# Every human manages their own sign-in: sessions, password and MFA, devices.
+_SELF_SERVICE = ("auth.sessions.*", "auth.credentials.*", "auth.devices.*")
+
 # Roles of DESIGN.md §5 as permission patterns. A pattern is `<service>.<resource>.<verb>` where `*` stands for
 # exactly one segment. Customers get their own-resource permissions here; *ownership* is checked by the service.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "owner": ("*.*.*",),
     "admin": (
+        *_SELF_SERVICE,
+        "*.*.read",
         "auth.members.*",
         "auth.customers.*",
-        "auth.devices.*",
-        "auth.sessions.*",
-        "auth.audit.read",
+        "auth.service_accounts.*",
         "ledger.accounts.*",
-        "ledger.cards.*",
+        "ledger.cards.write",
         "ledger.assets.*",
-        "contacts.contacts.read",
         "contacts.contacts.write",
-        "*.*.read",
     ),
     "finance": (
+        *_SELF_SERVICE,
         "ledger.transfers.*",
-        "ledger.batches.*",
-        "ledger.exchanges.*",
         "ledger.fx.*",
         "ledger.invoices.*",
+        "ledger.reversals.write",
         "ledger.statements.read",
         "ledger.accounts.read",
-        "ledger.reversals.*",
+        "ledger.assets.read",
+        "ledger.approvals.read",
     ),
-    "approver": ("ledger.approvals.*", "risk.cases.*", "risk.complaints.*", "ledger.*.read", "risk.*.read"),
-    "risk_analyst": ("risk.rules.*", "risk.lists.*", "risk.cases.read", "risk.reports.read", "risk.*.read"),
-    "auditor": ("*.*.read", "*.audit.*", "ledger.chain.*", "contacts.access_log.read", "*.*.export"),
+    "approver": (
+        *_SELF_SERVICE,
+        "ledger.approvals.*",
+        "ledger.transfers.read",
+        "ledger.accounts.read",
+        "risk.cases.*",
+        "risk.complaints.approve",
+        "risk.complaints.read",
+    ),
+    "risk_analyst": (
+        *_SELF_SERVICE,
+        "risk.rules.*",
+        "risk.lists.*",
+        "risk.cases.read",
+        "risk.assessments.read",
+        "risk.aml_reports.read",
+    ),
+    "auditor": (*_SELF_SERVICE, "*.*.read", "ledger.transfers.export"),
     "support": (
+        *_SELF_SERVICE,
         "contacts.contacts.read",
         "contacts.contacts.reveal",
-        "risk.complaints.*",
+        "risk.complaints.read",
+        "risk.complaints.write",
+        "risk.complaints.admin",
         "auth.customers.read",
+        "ledger.accounts.read",
+        "ledger.transfers.read",
     ),
     "customer": (
+        *_SELF_SERVICE,
         "ledger.accounts.read",
-        "ledger.transfers.write",
+        "ledger.accounts.write",
         "ledger.transfers.read",
+        "ledger.transfers.write",
         "ledger.statements.read",
         "ledger.invoices.*",
         "ledger.cards.read",
+        "ledger.cards.write",
         "ledger.cards.reveal",
+        "ledger.fx.read",
+        "ledger.assets.read",
         "contacts.contacts.read",
         "contacts.contacts.write",
         "contacts.access_log.read",
-        "contacts.subjects.*",
-        "auth.sessions.*",
-        "auth.devices.*",
-        "auth.mfa.*",
-        "risk.complaints.write",
+        "contacts.subjects.erase",
+        "contacts.subjects.export",
         "risk.complaints.read",
+        "risk.complaints.write",
     ),
 }
-
-# Verbs an auditor's `*.*.read` must never widen into: reading personal data in clear is `reveal`, not `read`.
-assert all(not pattern.endswith(".reveal") for pattern in ROLE_PERMISSIONS["auditor"])
 
 
 def _matches(pattern: str, permission: str) -> bool:
@@ -135,6 +176,8 @@ def _matches(pattern: str, permission: str) -> bool:
 
 @cache
 def role_grants(role: str, permission: str) -> bool:
+    if permission in PLATFORM_ONLY_PERMISSIONS:
+        return False
     return any(_matches(pattern, permission) for pattern in ROLE_PERMISSIONS.get(role, ()))
 
 

@@ -243,3 +243,20 @@ async def test_calls_are_traced_without_secrets(
     assert token not in dumped
     for span in spans:
         assert CARD_NUMBER not in span.to_json(), span.to_json()
+
+
+async def test_service_accounts_are_not_asked_for_step_up(channel: grpc.aio.Channel, key: SigningKey) -> None:
+    from services.kit.policy import policy_for
+
+    method = next(
+        m for m in ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"].methods if _needs_step_up(m.name)
+    )
+    policy = policy_for(f"/{LEDGER}/{method.name}")
+    assert policy is not None
+    call = channel.unary_unary(
+        f"/{LEDGER}/{method.name}", request_serializer=lambda _: b"", response_deserializer=lambda raw: raw
+    )
+    token = key.mint(pty="service", roles=[], scope=policy.permission, acr="")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(None, metadata=_auth(token))
+    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED

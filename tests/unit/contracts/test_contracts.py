@@ -15,7 +15,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 import services
 import wallet
 from services.kit.errors import WalletError
-from services.kit.policy import policy_for
+from services.kit.policy import PLATFORM_ONLY_PERMISSIONS, ROLE_PERMISSIONS, policy_for, role_grants
 from wallet.common.v1 import errors_pb2
 
 ERROR_REASON_PREFIX = "ERROR_REASON_"
@@ -89,3 +89,36 @@ def test_every_error_reason_is_in_the_enum() -> None:
     reasons = {cls.reason for cls in _subclasses(WalletError)} | {WalletError.reason}
     unknown = {r for r in reasons if r not in declared}
     assert not unknown, f"reasons missing from errors.proto: {sorted(unknown)}"
+
+
+def _declared_permissions() -> set[str]:
+    permissions = set()
+    for method in _methods():
+        policy = policy_for(f"/{method.containing_service.full_name}/{method.name}")
+        if policy is not None and not policy.anonymous:
+            permissions.add(policy.permission)
+    return permissions
+
+
+def test_every_declared_permission_is_reachable() -> None:
+    """A permission no role grants and no platform account holds would make its RPC uncallable."""
+    declared = _declared_permissions()
+    unreachable = {
+        p
+        for p in declared
+        if p not in PLATFORM_ONLY_PERMISSIONS and not any(role_grants(r, p) for r in ROLE_PERMISSIONS)
+    }
+    assert not unreachable
+
+
+def test_role_patterns_and_platform_permissions_name_real_permissions() -> None:
+    """Catches typos: every pattern matches at least one declared permission."""
+    declared = _declared_permissions()
+    assert declared >= PLATFORM_ONLY_PERMISSIONS
+    for role, patterns in ROLE_PERMISSIONS.items():
+        for pattern in patterns:
+            parts = pattern.split(".")
+            assert any(
+                all(p in ("*", q) for p, q in zip(parts, permission.split("."), strict=True))
+                for permission in declared
+            ), f"{role}: {pattern} matches no declared permission"

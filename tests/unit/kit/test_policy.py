@@ -12,6 +12,12 @@ from services.kit.policy import ROLE_PERMISSIONS, grants, role_grants
         ("auditor", "ledger.accounts.read", True),
         ("auditor", "ledger.transfers.write", False),
         ("auditor", "contacts.contacts.reveal", False),
+        ("auditor", "contacts.subjects.export", False),
+        ("auditor", "ledger.transfers.export", True),
+        ("owner", "contacts.keys.admin", False),
+        ("owner", "risk.assessments.assess", False),
+        ("auditor", "contacts.directory.read", False),
+        ("finance", "auth.sessions.write", True),
         ("support", "contacts.contacts.reveal", True),
         ("support", "ledger.transfers.write", False),
         ("approver", "ledger.approvals.approve", True),
@@ -24,6 +30,11 @@ from services.kit.policy import ROLE_PERMISSIONS, grants, role_grants
 )
 def test_role_table(role: str, permission: str, allowed: bool) -> None:
     assert role_grants(role, permission) is allowed
+
+
+def test_platform_permissions_come_only_from_scopes() -> None:
+    assert grants(frozenset(), frozenset({"risk.assessments.assess"}), "risk.assessments.assess")
+    assert not grants(frozenset(ROLE_PERMISSIONS), frozenset(), "risk.assessments.assess")
 
 
 def test_scopes_grant_exact_permissions_only() -> None:
