@@ -6,9 +6,8 @@ interceptor answers those with UNIMPLEMENTED and reason NOT_IMPLEMENTED — neve
 
 from __future__ import annotations
 
-from wallet.risk.v1 import risk_service_pb2, risk_service_pb2_grpc
-
 from services.kit.grpc_server import Registration, Runtime
+from wallet.risk.v1 import risk_service_pb2, risk_service_pb2_grpc
 
 SERVICE_NAME = risk_service_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name
 

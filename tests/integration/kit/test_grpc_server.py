@@ -123,7 +123,7 @@ async def test_forged_token_is_unauthenticated(channel: grpc.aio.Channel) -> Non
 
 
 async def test_role_without_permission_is_denied(channel: grpc.aio.Channel, key: SigningKey) -> None:
-    details = await _error(channel, "acc-1", key.mint(roles=["support"]))
+    details = await _error(channel, "acc-1", key.mint(roles=["risk_analyst"]))
     assert details.code is grpc.StatusCode.PERMISSION_DENIED
     assert details.reason == "PERMISSION_DENIED"
 

@@ -1,0 +1,8 @@
+"""Bench sections. Each module registers its section at import; add a new one to the import list below, after the
+sections it requires."""
+
+from __future__ import annotations
+
+from bench.sections import baseline
+
+__all__ = ["baseline"]

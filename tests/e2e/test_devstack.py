@@ -1,0 +1,213 @@
+"""The whole suite as ``make run`` starts it, on the embedded default (DATABASE_URL/REDIS_URL unset).
+
+One runner is started for the module, in a temporary run dir and with a port offset so it can run beside a
+developer's ``make run``. The tests check it from outside, as a person would: health, reflection, the gateway, a
+second runner refused, and finally Ctrl-C stopping everything it started. The tests run in file order; the last
+one stops the suite (the fixture's teardown stops it too when that test is deselected).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from devstack import processes
+from devstack.ports import is_port_free
+from devstack.report import READY_LINE_PREFIX, STATE_FILE
+from devstack.topology import SERVICE_NAMES, Ports, ports_for
+
+pytestmark = pytest.mark.e2e
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 40.0
+SECOND_RUN_TIMEOUT_S = 30.0
+RPC_TIMEOUT_S = 5.0
+POLL_INTERVAL_S = 0.1
+# Offsets to try, away from the developer's default ports (offset 0) and from common ones.
+PORT_OFFSET_CANDIDATES = range(7_000, 14_001, 500)
+OUTPUT_TAIL_CHARS = 4_000
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    process: subprocess.Popen[bytes]
+    run_dir: Path
+    ports: Ports
+    output_path: Path
+    env: dict[str, str]
+    pids: dict[str, int]
+
+    def output(self) -> str:
+        return self.output_path.read_text(encoding="utf-8", errors="replace")
+
+
+def _free_port_offset() -> int:
+    for offset in PORT_OFFSET_CANDIDATES:
+        if all(is_port_free(port) for port, _ in ports_for(offset).described()):
+            return offset
+    pytest.fail(f"no port offset in {PORT_OFFSET_CANDIDATES} has all the suite's ports free")
+
+
+def _runner_env(run_dir: Path, port_offset: int) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+    env["WALLET_RUN_DIR"] = str(run_dir)
+    env["WALLET_PORT_OFFSET"] = str(port_offset)
+    return env
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], output_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        output = output_path.read_text(encoding="utf-8", errors="replace")
+        if READY_LINE_PREFIX in output:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"devstack exited with {process.returncode} before ready:\n{output[-OUTPUT_TAIL_CHARS:]}")
+        time.sleep(POLL_INTERVAL_S)
+    pytest.fail(f"devstack not ready within {READY_TIMEOUT_S:.0f} s:\n{output[-OUTPUT_TAIL_CHARS:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGINT (Ctrl-C) and wait; the exit code, or None if it had to be killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    base = tmp_path_factory.mktemp("devstack")
+    run_dir = base / "run"
+    port_offset = _free_port_offset()
+    env = _runner_env(run_dir, port_offset)
+    output_path = base / "devstack.out"
+    with output_path.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "run"],
+            cwd=REPO_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_ready(process, output_path)
+        state = json.loads((run_dir / STATE_FILE).read_text(encoding="utf-8"))
+        yield RunningSuite(
+            process=process,
+            run_dir=run_dir,
+            ports=ports_for(port_offset),
+            output_path=output_path,
+            env=env,
+            pids={name: int(pid) for name, pid in state["pids"].items()},
+        )
+    finally:
+        _stop(process)
+
+
+def test_every_service_reports_serving(suite: RunningSuite) -> None:
+    for name in SERVICE_NAMES:
+        with grpc.insecure_channel(suite.ports.grpc_address(name)) as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=RPC_TIMEOUT_S
+            )
+        assert response.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
+def _reflected_services(address: str) -> list[str]:
+    with grpc.insecure_channel(address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = stub.ServerReflectionInfo(iter([request]), timeout=RPC_TIMEOUT_S)
+        return [service.name for response in responses for service in response.list_services_response.service]
+
+
+def test_reflection_lists_each_wallet_service(suite: RunningSuite) -> None:
+    found: set[str] = set()
+    for name in SERVICE_NAMES:
+        listed = _reflected_services(suite.ports.grpc_address(name))
+        own = [service for service in listed if re.fullmatch(rf"wallet\.{name}\.v1\.\w+Service", service)]
+        assert own, f"{name} reflection lists no wallet.{name}.v1.*Service: {listed}"
+        found.update(own)
+    assert len(found) >= len(SERVICE_NAMES)
+
+
+def test_gateway_healthz_is_ok(suite: RunningSuite) -> None:
+    with httpx.Client(timeout=RPC_TIMEOUT_S, trust_env=False) as client:
+        response = client.get(f"{suite.ports.gateway_url()}/healthz")
+    assert response.status_code == 200
+
+
+def test_second_run_on_the_same_run_dir_is_refused(suite: RunningSuite) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "devstack", "run"],
+        cwd=REPO_DIR,
+        env=suite.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SECOND_RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert second.returncode != 0
+    message = second.stderr.strip().splitlines()
+    assert len(message) == 1, second.stderr
+    assert "already running" in message[0]
+    assert str(suite.process.pid) in message[0]
+    assert suite.process.poll() is None, "the second runner disturbed the first"
+
+
+def _processes_with_run_dir(run_dir: Path) -> list[int]:
+    """Live processes whose environment names our run dir: the runner and everything it started (services,
+    migrations, whatever they spawned, the postmaster). Redis overwrites its environment with its process title,
+    so it is checked by pid only."""
+    marker = f"WALLET_RUN_DIR={run_dir}".encode()
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if marker in environ.split(b"\0") and processes.is_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_everything(suite: RunningSuite) -> None:
+    assert {"postgres", "redis", *SERVICE_NAMES, "gateway"} <= suite.pids.keys()
+    for name, pid in suite.pids.items():
+        assert processes.is_alive(pid), f"{name} (pid {pid}) not running before the stop"
+
+    exit_code = _stop(suite.process)
+
+    assert exit_code == 0, suite.output()[-OUTPUT_TAIL_CHARS:]
+    still_alive = {name: pid for name, pid in suite.pids.items() if processes.is_alive(pid)}
+    assert still_alive == {}
+    groups_left = {name: processes.group_members(suite.pids[name]) for name in (*SERVICE_NAMES, "gateway")}
+    assert all(members == [] for members in groups_left.values()), groups_left
+    assert _processes_with_run_dir(suite.run_dir) == []
+    assert not (suite.run_dir / STATE_FILE).exists()
+    assert all(is_port_free(port) for port, _ in suite.ports.described())
