@@ -44,6 +44,11 @@ async def _statuses(env: Env) -> dict[str, dict[str, str]]:
     return {s: {"address": addresses[s], "status": status} for s, status in zip(SERVICES, results, strict=True)}
 
 
+@app.callback()
+def main() -> None:
+    """Operate the wallet platform. Addresses come from *_ADDR or the default ports (+ WALLET_PORT_OFFSET)."""
+
+
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
     """Health of every service; exits 1 unless all are SERVING."""

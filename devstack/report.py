@@ -34,7 +34,6 @@ class SuiteState:
     def as_json(self) -> dict[str, object]:
         addresses: dict[str, str] = {name: self.ports.grpc_address(name) for name in SERVICE_NAMES}
         addresses[f"{GATEWAY_NAME}_http"] = self.ports.gateway_url()
-        addresses[f"{GATEWAY_NAME}_grpc"] = f"{GRPC_HOST}:{self.ports.gateway_grpc}"
         return {
             "ready": self.ready,
             "runner_pid": os.getpid(),
@@ -80,7 +79,6 @@ def print_ready(console: Console, state: SuiteState, *, elapsed_s: float, logs_d
         metrics_url = f"http://{GRPC_HOST}:{state.ports.metrics[name]}/metrics"
         table.add_row(name, f"{state.ports.grpc_address(name)} (gRPC)", metrics_url)
     table.add_row(GATEWAY_NAME, f"{state.ports.gateway_url()} (HTTP)", "")
-    table.add_row(GATEWAY_NAME, f"{GRPC_HOST}:{state.ports.gateway_grpc} (gRPC)", "")
     console.print(table)
     # URLs are printed whole, outside the table, which would fold or cut them on a narrow terminal.
     console.print(f"postgres: {_without_password(state.postgres_url)}", soft_wrap=True, highlight=False)

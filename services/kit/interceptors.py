@@ -23,6 +23,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from services.kit import metrics
 from services.kit.errors import (
+    FieldViolation,
+    InvalidArgument,
     NotImplementedYet,
     PermissionDenied,
     StepUpRequired,
@@ -101,24 +103,29 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(full_method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_unary_stream(full_method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         raise AssertionError(f"client-streaming wallet methods are not supported: {full_method}")
 
     # --- the steps -------------------------------------------------------------------------------------------
 
-    async def _admit(self, full_method: str, context: Context) -> None:
+    async def _admit(self, full_method: str, request: Any, context: Context) -> None:
         """Authenticates and authorizes the call; raises a WalletError to refuse it."""
         policy = policy_for(full_method)
         if policy is None:
             raise PermissionDenied("method has no access policy")
+        if isinstance(request, UndecodableRequest):
+            raise InvalidArgument(
+                "request body is not a valid protobuf message for this method",
+                field_violations=[FieldViolation("*", "not a valid serialized request message")],
+            )
         headers = _metadata(context)
         if not self._is_ready():
             raise Unavailable("service is starting or draining", retry_after_s=1.0)
@@ -185,7 +192,7 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             try:
                 failure: Exception
                 try:
-                    await self._admit(full_method, context)
+                    await self._admit(full_method, request, context)
                     result = inner(request, context)
                     if inspect.isawaitable(result):
                         result = await result
@@ -212,7 +219,7 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             try:
                 failure: Exception
                 try:
-                    await self._admit(full_method, context)
+                    await self._admit(full_method, request, context)
                     async for item in inner(request, context):
                         yield item
                     return
@@ -227,6 +234,25 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                 self._end(grpc_service, grpc_method, code, started)
 
         return handle
+
+
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse, so the call can fail with INVALID_ARGUMENT instead of
+    grpc's own INTERNAL "Exception deserializing request"."""
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    strict = deserializer
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return strict(raw)
+        except Exception:  # protobuf raises DecodeError, or RuntimeError for some malformed inputs
+            return UndecodableRequest()
+
+    return deserialize
 
 
 def _code_from_context(context: Context) -> grpc.StatusCode:

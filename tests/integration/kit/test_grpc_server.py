@@ -260,3 +260,17 @@ async def test_service_accounts_are_not_asked_for_step_up(channel: grpc.aio.Chan
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call(None, metadata=_auth(token))
     assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize("garbage", [b"\xff\xff\xff", b"\x0a\xff", b"\x08" + b"\xff" * 11])
+async def test_undecodable_bytes_are_invalid_argument(
+    channel: grpc.aio.Channel, key: SigningKey, garbage: bytes
+) -> None:
+    call = channel.unary_unary(
+        f"/{LEDGER}/GetAccount", request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(garbage, metadata=_auth(key.mint()))
+    details = ErrorDetails.from_rpc_error(caught.value)
+    assert details.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.reason == "INVALID_REQUEST"
