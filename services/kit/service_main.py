@@ -11,9 +11,10 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -33,12 +34,20 @@ EXIT_DEPENDENCY = 3
 EXIT_MIGRATION = 4
 
 
+BackgroundJob = Coroutine[Any, Any, None]
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
+    """What makes one service: its servicers, its migrations, and optionally its own token verifier (auth verifies
+    with its own keys instead of calling itself) and background jobs (outbox relay, sweepers) started once ready."""
+
     name: str
     migrations_dir: Path
     build: Callable[[Runtime], Sequence[Registration]]
     use_redis: bool = True
+    verifier: Callable[[Runtime], TokenVerifier] | None = None
+    background_jobs: Callable[[Runtime], Sequence[BackgroundJob]] | None = None
 
 
 def _fatal(message: str, code: int) -> int:
@@ -66,7 +75,8 @@ def build_verifier(config: ServiceConfig) -> TokenVerifier:
 
 
 async def serve(spec: ServiceSpec, config: ServiceConfig, *, drain_delay_s: float = 0.0) -> None:
-    runtime = Runtime(config=config, verifier=build_verifier(config))
+    runtime = Runtime(config=config, verifier=None)
+    runtime.verifier = spec.verifier(runtime) if spec.verifier is not None else build_verifier(config)
     server = WalletServer(runtime, spec.build(runtime), use_redis=spec.use_redis)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,6 +88,9 @@ async def serve(spec: ServiceSpec, config: ServiceConfig, *, drain_delay_s: floa
         await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         if start.done():
             start.result()  # re-raises a start-up failure
+            if spec.background_jobs is not None:
+                for job in spec.background_jobs(runtime):
+                    runtime.background_tasks.append(asyncio.create_task(job))
             await stop_wait
         else:
             start.cancel()
