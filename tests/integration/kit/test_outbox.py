@@ -39,7 +39,7 @@ async def test_committed_events_are_relayed_in_order_and_removed(
                 )
                 await enqueue(connection, stream, envelope)
                 sent.append(envelope.event_id)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError):  # noqa: PT012 - the failure must happen inside the transaction
             async with connection.transaction():
                 await enqueue(
                     connection,
