@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.databases import database_url_for
+from devstack.secrets import secret_env
 
 SERVICE_NAMES: tuple[str, ...] = ("auth", "ledger", "contacts", "risk")
 GATEWAY_NAME = "gateway"
@@ -96,6 +97,7 @@ def service_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(secret_env(name, base=base, run_dir=run_dir))
     return env
 
 
