@@ -8,6 +8,7 @@ developer already set (``NAME`` or ``NAME_FILE``) wins.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,9 +43,8 @@ def secret_env(service: str, *, base: Mapping[str, str], run_dir: Path) -> dict[
         if owner != service or name in base or f"{name}_FILE" in base:
             continue
         path = run_dir / "secrets" / name.lower()
-        try:
+        # Another runner may have created it a moment ago; its key is as good as ours.
+        with contextlib.suppress(FileExistsError):
             _ensure_secret_file(path)
-        except FileExistsError:
-            pass
         env[f"{name}_FILE"] = str(path)
     return env
