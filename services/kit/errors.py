@@ -28,6 +28,7 @@ class Category(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     UNIMPLEMENTED = "UNIMPLEMENTED"
     INTERNAL = "INTERNAL"
+    DATA_LOSS = "DATA_LOSS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,13 @@ class ResourceExhausted(WalletError):
 class Unavailable(WalletError):
     category = Category.UNAVAILABLE
     reason = "DEPENDENCY_UNAVAILABLE"
+
+
+class DataLoss(WalletError):
+    """Stored data failed an integrity check (an authentication tag, a hash): never returned as garbage."""
+
+    category = Category.DATA_LOSS
+    reason = "INTERNAL"
 
 
 class NotImplementedYet(WalletError):

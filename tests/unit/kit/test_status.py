@@ -2,6 +2,7 @@ import grpc
 from google.rpc import error_details_pb2
 
 from services.kit.errors import (
+    DataLoss,
     FieldViolation,
     IdempotencyKeyReused,
     InvalidArgument,
@@ -72,3 +73,10 @@ def test_internal_status_is_generic() -> None:
 
 def test_every_category_maps_to_a_grpc_code() -> None:
     assert status_code(NotFound.category) is grpc.StatusCode.NOT_FOUND
+
+
+def test_data_loss_maps_to_data_loss() -> None:
+    status = to_rpc_status(DataLoss("stored data failed its integrity check"), "contacts.wallet")
+    assert status.code == grpc.StatusCode.DATA_LOSS.value[0]
+    info = _unpack(list(status.details), error_details_pb2.ErrorInfo)
+    assert info.reason == "INTERNAL"  # type: ignore[attr-defined]
