@@ -48,6 +48,8 @@ class Principal:
     token_id: str
     expires_at: int
     device_id: str | None = None
+    # `sid`: the session (refresh-token family) the token belongs to; absent on service tokens.
+    session_id: str | None = None
 
     def has_fresh_step_up(self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S) -> bool:
         return self.acr == "mfa" and 0 <= now_s - self.auth_time <= max_age_s
@@ -184,6 +186,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     if not isinstance(auth_time, int):
         raise _unauthenticated("access token auth_time invalid")
     device_id = claims.get("did")
+    session_id = claims.get("sid")
     return Principal(
         subject=str(claims["sub"]),
         organization_id=str(claims["org"]),
@@ -196,4 +199,5 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         token_id=str(claims["jti"]),
         expires_at=int(claims["exp"]),
         device_id=device_id if isinstance(device_id, str) else None,
+        session_id=session_id if isinstance(session_id, str) else None,
     )
