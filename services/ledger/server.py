@@ -6,18 +6,246 @@ interceptor answers those with UNIMPLEMENTED and reason NOT_IMPLEMENTED — neve
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.kit.grpc_server import Registration, Runtime
-from wallet.ledger.v1 import ledger_service_pb2, ledger_service_pb2_grpc
+from services.ledger import wire
+from services.ledger.app import LedgerApp
+from services.ledger.caller import current_caller
+from services.ledger.domain_transfers import HoldAction
+from wallet.ledger.v1 import (
+    ledger_accounts_pb2 as accounts_pb2,
+)
+from wallet.ledger.v1 import (
+    ledger_assets_pb2 as assets_pb2,
+)
+from wallet.ledger.v1 import (
+    ledger_service_pb2,
+    ledger_service_pb2_grpc,
+)
+from wallet.ledger.v1 import (
+    ledger_statements_pb2 as statements_pb2,
+)
+from wallet.ledger.v1 import (
+    ledger_transfers_pb2 as transfers_pb2,
+)
 
 SERVICE_NAME = ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 
 
 class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, app: LedgerApp) -> None:
+        self._app = app
+
+    # --- accounts and assets ---
+
+    async def OpenAccount(
+        self, request: accounts_pb2.OpenAccountRequest, context: Any
+    ) -> accounts_pb2.OpenAccountResponse:
+        account = await self._app.accounts.open_account(
+            current_caller(),
+            account_id=request.account_id,
+            customer_id=request.customer_id,
+            kind=request.kind,
+            currency=request.currency,
+            balance_rule=request.balance_rule,
+            credit_limit=wire.money_in(request.credit_limit, request.HasField("credit_limit")),
+            daily_outflow_limit=wire.money_in(request.daily_outflow_limit, request.HasField("daily_outflow_limit")),
+            label=request.label,
+        )
+        return accounts_pb2.OpenAccountResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def GetAccount(
+        self, request: accounts_pb2.GetAccountRequest, context: Any
+    ) -> accounts_pb2.GetAccountResponse:
+        account = await self._app.accounts.get_account(current_caller(), request.account_id)
+        return accounts_pb2.GetAccountResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def ListAccounts(
+        self, request: accounts_pb2.ListAccountsRequest, context: Any
+    ) -> accounts_pb2.ListAccountsResponse:
+        page = await self._app.accounts.list_accounts(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            customer_id=request.customer_id,
+            kind=request.kind,
+            currency=request.currency,
+            status=request.status,
+        )
+        now = self._app.clock()
+        return accounts_pb2.ListAccountsResponse(
+            accounts=[wire.account_out(a, now) for a in page.items], next_page_token=page.next_page_token
+        )
+
+    async def FreezeAccount(
+        self, request: accounts_pb2.FreezeAccountRequest, context: Any
+    ) -> accounts_pb2.FreezeAccountResponse:
+        account = await self._app.accounts.change_status(
+            current_caller(),
+            method="FreezeAccount",
+            account_id=request.account_id,
+            reason=request.reason,
+            request_id=request.request_id,
+        )
+        return accounts_pb2.FreezeAccountResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def UnfreezeAccount(
+        self, request: accounts_pb2.UnfreezeAccountRequest, context: Any
+    ) -> accounts_pb2.UnfreezeAccountResponse:
+        account = await self._app.accounts.change_status(
+            current_caller(),
+            method="UnfreezeAccount",
+            account_id=request.account_id,
+            reason=request.reason,
+            request_id=request.request_id,
+        )
+        return accounts_pb2.UnfreezeAccountResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def CloseAccount(
+        self, request: accounts_pb2.CloseAccountRequest, context: Any
+    ) -> accounts_pb2.CloseAccountResponse:
+        account = await self._app.accounts.change_status(
+            current_caller(),
+            method="CloseAccount",
+            account_id=request.account_id,
+            reason=request.reason,
+            request_id=request.request_id,
+        )
+        return accounts_pb2.CloseAccountResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def UpdateAccountLimits(
+        self, request: accounts_pb2.UpdateAccountLimitsRequest, context: Any
+    ) -> accounts_pb2.UpdateAccountLimitsResponse:
+        account = await self._app.accounts.update_limits(
+            current_caller(),
+            account_id=request.account_id,
+            paths=list(request.update_mask.paths),
+            credit_limit=wire.money_in(request.credit_limit, request.HasField("credit_limit")),
+            daily_outflow_limit=wire.money_in(request.daily_outflow_limit, request.HasField("daily_outflow_limit")),
+            request_id=request.request_id,
+        )
+        return accounts_pb2.UpdateAccountLimitsResponse(account=wire.account_out(account, self._app.clock()))
+
+    async def DefineAsset(
+        self, request: assets_pb2.DefineAssetRequest, context: Any
+    ) -> assets_pb2.DefineAssetResponse:
+        asset, created_at = await self._app.accounts.define_asset(
+            current_caller(), asset_code=request.asset_code, scale=request.scale, display_name=request.display_name
+        )
+        return assets_pb2.DefineAssetResponse(asset=wire.asset_out(asset, created_at))
+
+    async def ListAssets(self, request: assets_pb2.ListAssetsRequest, context: Any) -> assets_pb2.ListAssetsResponse:
+        page = await self._app.accounts.list_assets(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            include_iso=request.include_iso_currencies,
+        )
+        return assets_pb2.ListAssetsResponse(
+            assets=[wire.asset_out(c, t) for c, t in page.items], next_page_token=page.next_page_token
+        )
+
+    # --- transfers ---
+
+    async def CreateTransfer(
+        self, request: transfers_pb2.CreateTransferRequest, context: Any
+    ) -> transfers_pb2.CreateTransferResponse:
+        transfer = await self._app.transfers.create_transfer(current_caller(), wire.transfer_request_in(request))
+        return transfers_pb2.CreateTransferResponse(transfer=wire.transfer_out(transfer))
+
+    async def GetTransfer(
+        self, request: transfers_pb2.GetTransferRequest, context: Any
+    ) -> transfers_pb2.GetTransferResponse:
+        transfer = await self._app.transfers.get_transfer(current_caller(), request.transfer_id)
+        return transfers_pb2.GetTransferResponse(transfer=wire.transfer_out(transfer))
+
+    async def ListTransfers(
+        self, request: transfers_pb2.ListTransfersRequest, context: Any
+    ) -> transfers_pb2.ListTransfersResponse:
+        page = await self._app.transfers.list_transfers(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            account_id=request.account_id,
+            status=request.status,
+            kind=request.kind,
+            start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
+            end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
+            batch_id=request.batch_id,
+        )
+        return transfers_pb2.ListTransfersResponse(
+            transfers=[wire.transfer_out(t) for t in page.items], next_page_token=page.next_page_token
+        )
+
+    async def PostPendingTransfer(
+        self, request: transfers_pb2.PostPendingTransferRequest, context: Any
+    ) -> transfers_pb2.PostPendingTransferResponse:
+        transfer = await self._app.transfers.finalize(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            request_id=request.request_id,
+            action=HoldAction.POST,
+            amount=wire.money_in(request.amount, request.HasField("amount")),
+        )
+        return transfers_pb2.PostPendingTransferResponse(transfer=wire.transfer_out(transfer))
+
+    async def VoidPendingTransfer(
+        self, request: transfers_pb2.VoidPendingTransferRequest, context: Any
+    ) -> transfers_pb2.VoidPendingTransferResponse:
+        transfer = await self._app.transfers.finalize(
+            current_caller(), transfer_id=request.transfer_id, request_id=request.request_id, action=HoldAction.VOID
+        )
+        return transfers_pb2.VoidPendingTransferResponse(transfer=wire.transfer_out(transfer))
+
+    async def CreateTransferBatch(
+        self, request: transfers_pb2.CreateTransferBatchRequest, context: Any
+    ) -> transfers_pb2.CreateTransferBatchResponse:
+        results = await self._app.transfers.create_batch(
+            current_caller(),
+            batch_id=request.batch_id,
+            requests=[wire.transfer_request_in(item) for item in request.transfers],
+            atomic=request.atomic,
+        )
+        return transfers_pb2.CreateTransferBatchResponse(
+            batch_id=request.batch_id, results=[wire.batch_result_out(r) for r in results]
+        )
+
+    # --- statements ---
+
+    async def GetStatement(
+        self, request: statements_pb2.GetStatementRequest, context: Any
+    ) -> statements_pb2.GetStatementResponse:
+        statement = await self._app.transfers.statement(
+            current_caller(),
+            account_id=request.account_id,
+            start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
+            end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return wire.statement_out(statement)
+
+    async def GetBalanceAt(
+        self, request: statements_pb2.GetBalanceAtRequest, context: Any
+    ) -> statements_pb2.GetBalanceAtResponse:
+        as_of = wire.timestamp_in(request.as_of, request.HasField("as_of"))
+        account, balance = await self._app.transfers.balance_at(
+            current_caller(), account_id=request.account_id, as_of=as_of
+        )
+        assert as_of is not None
+        return statements_pb2.GetBalanceAtResponse(balance=wire.balance_at_out(account, balance, as_of))
+
+
+def build_app(runtime: Runtime) -> LedgerApp:
+    return LedgerApp(runtime)
+
+
+def registrations_for(app: LedgerApp) -> list[Registration]:
+    # The typed stubs declare every RPC abstract; the unbuilt ones are inherited on purpose (see the module docstring).
+    servicer = LedgerServer(app)  # type: ignore[abstract]
+    return [Registration(SERVICE_NAME, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, servicer)]
 
 
 def registrations(runtime: Runtime) -> list[Registration]:
-    # The typed stubs declare every RPC abstract; the unbuilt ones are inherited on purpose (see the module docstring).
-    servicer = LedgerServer(runtime)  # type: ignore[abstract]
-    return [Registration(SERVICE_NAME, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, servicer)]
+    return registrations_for(build_app(runtime))

@@ -1,0 +1,33 @@
+"""Wiring of one ledger process: the store, the clock, the group committer, the gate and the use-case objects,
+built once the runtime's pool exists (the servicer is registered before the server connects)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from services.kit.grpc_server import Runtime
+from services.ledger.commit import Clock
+from services.ledger.group_commit import GroupCommitter
+from services.ledger.service import AccountService, utc_now
+from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
+from services.ledger.store import PostgresLedgerStore
+
+
+class LedgerApp:
+    def __init__(self, runtime: Runtime, *, clock: Clock = utc_now, gate: PreCommitGate | None = None) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self.gate: PreCommitGate = gate or NoGate()
+        self.store = PostgresLedgerStore()
+
+    @cached_property
+    def committer(self) -> GroupCommitter:
+        return GroupCommitter(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def transfers(self) -> TransferService:
+        return TransferService(self.runtime.pool, self.store, self.clock, self.committer, self.gate)

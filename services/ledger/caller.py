@@ -1,0 +1,34 @@
+"""Who is calling, in the ledger's terms: the tenant, the principal, and for customer tokens the customer id."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from services.kit.errors import Unauthenticated
+from services.kit.request_context import current_principal
+from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    organization_id: uuid.UUID
+    principal_id: str
+    # Set for customer (wallet holder) tokens: they see and debit only their own accounts.
+    customer_id: uuid.UUID | None
+    device_id: str = ""
+
+    def may_see(self, account_customer_id: uuid.UUID | None) -> bool:
+        return self.customer_id is None or account_customer_id == self.customer_id
+
+
+def current_caller() -> Caller:
+    principal = current_principal()
+    if principal is None:
+        raise Unauthenticated("no authenticated principal")
+    try:
+        organization_id = uuid.UUID(principal.organization_id)
+        customer_id = uuid.UUID(principal.subject) if principal.kind == PRINCIPAL_KIND_CUSTOMER else None
+    except ValueError:
+        raise Unauthenticated("the token's org or sub is not a UUID") from None
+    return Caller(organization_id, principal.subject, customer_id, principal.device_id or "")

@@ -1,0 +1,84 @@
+"""Ledger events for the outbox: domain facts → ``wallet.ledger.v1`` event messages in the kit's envelope.
+
+Partition key is the debit account for transfer events (so one account's events keep commit order; the relay
+publishes in outbox id order) and the account for account events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+
+from services.kit.ids import uuid7
+from services.kit.outbox import make_envelope
+from services.ledger.domain_accounts import Account
+from services.ledger.domain_transfers import EntryKind, Transfer
+from services.ledger.store_chain import OutboxRow
+from wallet.common.v1 import money_pb2
+from wallet.ledger.v1 import ledger_events_pb2
+
+LEDGER_EVENTS_STREAM = "wallet.ledger.v1.events"
+
+
+def _timestamp(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if moment is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _facts(transfer: Transfer, debit: Account, credit: Account) -> ledger_events_pb2.TransferFacts:
+    return ledger_events_pb2.TransferFacts(
+        transfer_id=str(transfer.transfer_id),
+        debit_account_id=str(transfer.debit_account_id),
+        credit_account_id=str(transfer.credit_account_id),
+        debit_customer_id=str(debit.customer_id or ""),
+        credit_customer_id=str(credit.customer_id or ""),
+        debit_account_kind=int(debit.kind),  # type: ignore[arg-type]
+        credit_account_kind=int(credit.kind),  # type: ignore[arg-type]
+        amount=money_pb2.Money(currency=transfer.currency, amount_minor=transfer.amount_minor),
+        kind=int(transfer.kind),  # type: ignore[arg-type]
+        created_by_principal_id=transfer.created_by_principal_id,
+        exchange_id=str(transfer.exchange_id or ""),
+        batch_id=str(transfer.batch_id or ""),
+    )
+
+
+def transfer_event(transfer: Transfer, debit: Account, credit: Account, kind: EntryKind) -> Message:
+    facts = _facts(transfer, debit, credit)
+    if kind in (EntryKind.POSTED, EntryKind.HOLD_POSTED):
+        return ledger_events_pb2.TransferPosted(
+            transfer=facts,
+            posted_amount=money_pb2.Money(currency=transfer.currency, amount_minor=transfer.posted_amount_minor),
+            sequence=transfer.sequence,
+            posted_at=_timestamp(transfer.posted_at),
+        )
+    if kind is EntryKind.PENDING:
+        return ledger_events_pb2.TransferPending(
+            transfer=facts,
+            status=int(transfer.status),  # type: ignore[arg-type]
+            hold_expires_at=_timestamp(transfer.hold_expires_at),
+        )
+    if kind is EntryKind.VOIDED:
+        return ledger_events_pb2.TransferVoided(
+            transfer=facts,
+            void_reason=int(transfer.void_reason),  # type: ignore[arg-type]
+            voided_at=_timestamp(transfer.finalized_at),
+        )
+    return ledger_events_pb2.TransferExpired(transfer=facts, expired_at=_timestamp(transfer.finalized_at))
+
+
+def outbox_row(organization_id: uuid.UUID, partition_key: uuid.UUID, payload: Message, now: dt.datetime) -> OutboxRow:
+    event_id = uuid7()
+    envelope = make_envelope(
+        event_type_payload=payload,
+        organization_id=str(organization_id),
+        partition_key=str(partition_key),
+        event_id=event_id,
+        occurred_at_s=now.timestamp(),
+    )
+    return OutboxRow(event_id, LEDGER_EVENTS_STREAM, str(partition_key), envelope.SerializeToString())

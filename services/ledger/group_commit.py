@@ -1,0 +1,110 @@
+"""Group commit: concurrent single-transfer calls of this process share one database transaction.
+
+The first call of a group waits at most ``window_s`` for company (or until ``size_max`` calls are queued); the group
+is then applied by ``commit_transfers`` in one transaction with array parameters, and each caller gets its own
+outcome: a declined transfer does not fail its neighbours (decisions are made per item under the row locks before
+anything is written). A group that fails as a whole at the database (a unique violation when two replicas race on
+one transfer id, a constraint) is retried item by item, so one bad item cannot take the others down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.kit.db import transaction
+from services.ledger import limits
+from services.ledger.commit import Clock, CommitStore, Outcome, TransferItem, commit_transfers
+
+log = logging.getLogger(__name__)
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: CommitStore,
+        clock: Clock,
+        *,
+        window_s: float = limits.GROUP_COMMIT_WINDOW_S,
+        size_max: int = limits.GROUP_COMMIT_SIZE_MAX,
+    ) -> None:
+        assert window_s >= 0
+        assert size_max > 0
+        self._pool = pool
+        self._store = store
+        self._clock = clock
+        self._window_s = window_s
+        self._size_max = size_max
+        self._queue: list[tuple[TransferItem, asyncio.Future[Outcome]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: TransferItem) -> Outcome:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self._queue.append((item, future))
+        if len(self._queue) >= self._size_max:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._window_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        group, self._queue = self._queue[: self._size_max], self._queue[self._size_max :]
+        if self._queue:
+            self._timer = asyncio.get_running_loop().call_later(self._window_s, self._flush)
+        if group:
+            task = asyncio.get_running_loop().create_task(self._commit_group(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _commit_group(self, group: Sequence[tuple[TransferItem, asyncio.Future[Outcome]]]) -> None:
+        items = [item for item, _ in group]
+        try:
+            outcomes = await self._commit(items)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            if len(group) == 1:
+                _fail(group, err)
+                return
+            log.warning(
+                "group commit failed; retrying items one by one",
+                extra={"fields": {"error": type(err).__name__, "size": len(group)}},
+            )
+            for pair in group:
+                await self._commit_group([pair])
+            return
+        except asyncio.CancelledError as err:
+            _fail(group, err)
+            raise
+        except Exception as err:
+            # Each caller gets the error (the kit maps it to INTERNAL); the group task itself ends cleanly.
+            log.exception("group commit failed")
+            _fail(group, err)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    async def _commit(self, items: list[TransferItem]) -> list[Outcome]:
+        for attempt in range(limits.GROUP_COMMIT_ATTEMPTS_MAX):
+            try:
+                async with transaction(self._pool) as connection:
+                    return await commit_transfers(connection, self._store, items, self._clock)
+            except asyncpg.UniqueViolationError:
+                # Another replica inserted one of these transfer ids meanwhile; the retry replays it.
+                if attempt + 1 == limits.GROUP_COMMIT_ATTEMPTS_MAX:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _fail(group: Sequence[tuple[TransferItem, asyncio.Future[Outcome]]], err: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(err)

@@ -1,0 +1,41 @@
+"""Every bound the ledger enforces, with its unit. Import-time asserts check how they relate."""
+
+from __future__ import annotations
+
+# Largest amount of one transfer: 2^53 - 1 keeps every amount exact in JSON clients too (int64 on the wire).
+TRANSFER_AMOUNT_MINOR_MAX = 2**53 - 1
+# Largest balance figure an account may reach (Postgres bigint).
+BALANCE_MINOR_MAX = 2**63 - 1
+HOLD_TIMEOUT_S_DEFAULT = 24 * 3600
+HOLD_TIMEOUT_S_MAX = 30 * 24 * 3600
+REFERENCE_CHARS_MAX = 140
+LABEL_CHARS_MAX = 100
+REASON_CHARS_MAX = 500
+ASSET_DISPLAY_NAME_CHARS_MAX = 100
+ASSET_SCALE_MAX = 18
+BATCH_TRANSFERS_MAX = 1_000
+
+# Group commit: how long the first transfer of a group waits for company, and how many transfers one transaction
+# takes at most.
+GROUP_COMMIT_WINDOW_S = 0.001
+GROUP_COMMIT_SIZE_MAX = 256
+# A group that hits a unique violation (two replicas racing on one transfer id) is retried this often.
+GROUP_COMMIT_ATTEMPTS_MAX = 3
+
+# Background jobs.
+EXPIRY_SWEEP_INTERVAL_S = 1.0
+EXPIRY_SWEEP_BATCH_MAX = 200
+SEAL_INTERVAL_S = 2.0
+SEAL_BLOCK_ENTRIES_MAX = 1_024
+INVARIANT_CHECK_INTERVAL_S = 60.0
+VERIFY_CHAIN_ENTRIES_MAX = 100_000
+
+# FX.
+FX_QUOTE_TTL_S_DEFAULT = 30
+FX_QUOTE_TTL_S_MAX = 300
+FX_RATE_CHARS_MAX = 40
+
+assert HOLD_TIMEOUT_S_DEFAULT <= HOLD_TIMEOUT_S_MAX
+assert TRANSFER_AMOUNT_MINOR_MAX < BALANCE_MINOR_MAX
+assert 0 < GROUP_COMMIT_SIZE_MAX <= BATCH_TRANSFERS_MAX
+assert FX_QUOTE_TTL_S_DEFAULT <= FX_QUOTE_TTL_S_MAX

@@ -1,0 +1,48 @@
+"""The ledger's Postgres store: one object implementing ``service.LedgerStore``, assembled from the per-concept
+modules (``store_accounts``, ``store_transfers``, ``store_chain``) plus batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import asyncpg
+
+from services.ledger.store_accounts import AccountStore
+from services.ledger.store_chain import ChainStore
+from services.ledger.store_transfers import TransferStore
+
+
+class PostgresLedgerStore(AccountStore, TransferStore, ChainStore):
+    async def find_batch(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID
+    ) -> tuple[str, list[dict[str, str]]] | None:
+        row = await connection.fetchrow(
+            "SELECT fingerprint, results FROM transfer_batches WHERE organization_id = $1 AND batch_id = $2",
+            organization_id,
+            batch_id,
+        )
+        if row is None:
+            return None
+        results: list[dict[str, str]] = json.loads(row["results"])
+        return row["fingerprint"], results
+
+    async def insert_batch(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        batch_id: uuid.UUID,
+        fingerprint: str,
+        results: list[dict[str, str]],
+        now: dt.datetime,
+    ) -> None:
+        await connection.execute(
+            """INSERT INTO transfer_batches (organization_id, batch_id, fingerprint, results, created_at)
+               VALUES ($1, $2, $3, $4::jsonb, $5)""",
+            organization_id,
+            batch_id,
+            fingerprint,
+            json.dumps(results),
+            now,
+        )

@@ -1,0 +1,162 @@
+"""Proto ⇄ domain conversions for the servicer (and nothing else)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from google.protobuf import timestamp_pb2
+
+from services.kit.errors import WalletError
+from services.ledger.currencies import Currency
+from services.ledger.domain_accounts import Account, Balances, Money
+from services.ledger.domain_transfers import Transfer
+from services.ledger.service_transfers import BatchResult, Statement, TransferRequest, error_reason
+from services.ledger.store_transfers import BalanceAt
+from wallet.common.v1 import errors_pb2, money_pb2
+from wallet.ledger.v1 import ledger_accounts_pb2, ledger_assets_pb2, ledger_statements_pb2, ledger_transfers_pb2
+
+
+def money_in(message: money_pb2.Money, present: bool) -> Money | None:
+    return Money(message.currency, message.amount_minor) if present else None
+
+
+def money_out(currency: str, amount_minor: int) -> money_pb2.Money:
+    return money_pb2.Money(currency=currency, amount_minor=amount_minor)
+
+
+def timestamp_out(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if moment is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def timestamp_in(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:
+    return stamp.ToDatetime(tzinfo=dt.UTC) if present else None
+
+
+def balance_out(account: Account, as_of: dt.datetime) -> ledger_accounts_pb2.AccountBalance:
+    b = account.balances
+    return ledger_accounts_pb2.AccountBalance(
+        posted_debits_minor=b.posted_debits_minor,
+        posted_credits_minor=b.posted_credits_minor,
+        pending_debits_minor=b.pending_debits_minor,
+        pending_credits_minor=b.pending_credits_minor,
+        available=money_out(account.currency, account.available_minor()),
+        as_of=timestamp_out(as_of),
+    )
+
+
+def balance_at_out(account: Account, balance: BalanceAt, as_of: dt.datetime) -> ledger_accounts_pb2.AccountBalance:
+    past = replace(account, balances=Balances(balance.posted_debits_minor, balance.posted_credits_minor, 0, 0))
+    return balance_out(past, as_of)
+
+
+def account_out(account: Account, now: dt.datetime) -> ledger_accounts_pb2.Account:
+    message = ledger_accounts_pb2.Account(
+        account_id=str(account.account_id),
+        customer_id=str(account.customer_id or ""),
+        kind=int(account.kind),  # type: ignore[arg-type]
+        currency=account.currency,
+        balance_rule=int(account.balance_rule),  # type: ignore[arg-type]
+        status=int(account.status),  # type: ignore[arg-type]
+        balance=balance_out(account, now),
+        credit_limit=money_out(account.currency, account.credit_limit_minor),
+        daily_outflow_used=money_out(account.currency, account.outflow_used_on(now.date())),
+        label=account.label,
+        freeze_reason=account.freeze_reason,
+        created_at=timestamp_out(account.created_at),
+        updated_at=timestamp_out(account.updated_at),
+        closed_at=timestamp_out(account.closed_at),
+    )
+    if account.daily_outflow_limit_minor is not None:
+        message.daily_outflow_limit.CopyFrom(money_out(account.currency, account.daily_outflow_limit_minor))
+    return message
+
+
+def asset_out(currency: Currency, created_at: dt.datetime | None) -> ledger_assets_pb2.Asset:
+    return ledger_assets_pb2.Asset(
+        asset_code=currency.code,
+        scale=currency.scale,
+        display_name=currency.name,
+        iso_currency=currency.iso,
+        created_at=timestamp_out(created_at),
+    )
+
+
+def transfer_request_in(
+    message: ledger_transfers_pb2.CreateTransferRequest | ledger_transfers_pb2.BatchTransfer,
+) -> TransferRequest:
+    return TransferRequest(
+        transfer_id=message.transfer_id,
+        debit_account_id=message.debit_account_id,
+        credit_account_id=message.credit_account_id,
+        amount=money_in(message.amount, message.HasField("amount")),
+        pending=message.pending,
+        hold_timeout_ms=message.hold_timeout.ToMilliseconds() if message.HasField("hold_timeout") else 0,
+        reference=message.reference,
+    )
+
+
+def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
+    return ledger_transfers_pb2.Transfer(
+        transfer_id=str(transfer.transfer_id),
+        debit_account_id=str(transfer.debit_account_id),
+        credit_account_id=str(transfer.credit_account_id),
+        amount=money_out(transfer.currency, transfer.amount_minor),
+        kind=int(transfer.kind),  # type: ignore[arg-type]
+        status=int(transfer.status),  # type: ignore[arg-type]
+        reference=transfer.reference,
+        posted_amount=money_out(transfer.currency, transfer.posted_amount_minor),
+        reversed_amount=money_out(transfer.currency, 0),
+        hold_expires_at=timestamp_out(transfer.hold_expires_at),
+        void_reason=int(transfer.void_reason),  # type: ignore[arg-type]
+        exchange_id=str(transfer.exchange_id or ""),
+        batch_id=str(transfer.batch_id or ""),
+        risk=ledger_transfers_pb2.TransferRisk(check=ledger_transfers_pb2.RISK_CHECK_NOT_REQUIRED),
+        created_by_principal_id=transfer.created_by_principal_id,
+        sequence=transfer.sequence,
+        created_at=timestamp_out(transfer.created_at),
+        posted_at=timestamp_out(transfer.posted_at),
+        finalized_at=timestamp_out(transfer.finalized_at),
+    )
+
+
+def batch_result_out(result: BatchResult) -> ledger_transfers_pb2.BatchTransferResult:
+    message = ledger_transfers_pb2.BatchTransferResult(index=result.index)
+    if result.transfer is not None:
+        message.transfer.CopyFrom(transfer_out(result.transfer))
+    if result.error is not None:
+        message.error_reason = _reason_number(result.error)  # type: ignore[assignment]
+        message.error_message = result.error.message
+        message.error_metadata.update(result.error.metadata)
+    return message
+
+
+def _reason_number(error: WalletError) -> int:
+    return errors_pb2.ErrorReason.Value(f"ERROR_REASON_{error_reason(error)}")
+
+
+def statement_out(statement: Statement) -> ledger_statements_pb2.GetStatementResponse:
+    lines = [
+        ledger_statements_pb2.StatementLine(
+            sequence=row.sequence,
+            transfer_id=str(row.posting.transfer_id),
+            kind=int(row.kind),  # type: ignore[arg-type]
+            side=int(row.posting.side),  # type: ignore[arg-type]
+            amount=money_out(statement.currency, row.posting.amount_minor),
+            running_balance=money_out(statement.currency, running),
+            counterparty_account_id=str(row.posting.counterparty_account_id),
+            reference=row.reference,
+            exchange_id=str(row.exchange_id or ""),
+            posted_at=timestamp_out(row.posting.posted_at),
+        )
+        for row, running in statement.lines
+    ]
+    return ledger_statements_pb2.GetStatementResponse(
+        lines=lines,
+        opening_balance=money_out(statement.currency, statement.opening_balance_minor),
+        next_page_token=statement.next_page_token,
+    )
