@@ -29,7 +29,8 @@ THREADS_DEFAULT = 1
 GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
 ERROR_TAIL_LINES = 5
 
-_FINISHED = re.compile(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s")
+# h2load prints the duration in s, ms or us (a run whose every request errors at once finishes in microseconds).
+_FINISHED = re.compile(r"finished in ([\d.]+)(s|ms|us), ([\d.]+) req/s")
 _REQUESTS = re.compile(
     r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout"
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 MICROSECONDS_PER_MILLISECOND = 1_000.0
 
@@ -14,7 +15,8 @@ def percentile(sorted_samples: Sequence[float], fraction: float) -> float:
         raise ValueError("no samples")
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    rank = math.ceil(fraction * len(sorted_samples))
+    # Exact arithmetic on the decimal the caller wrote: in floats 0.07 * 100 is 7.000000000000001, rank 8, not 7.
+    rank = math.ceil(Fraction(str(fraction)) * len(sorted_samples))
     return sorted_samples[rank - 1]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -45,7 +45,14 @@ def with_database(server_url: str, database: str) -> str:
             f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}: "
             "set it like postgresql://user@127.0.0.1:5432/postgres, or unset it to use the embedded Postgres"
         )
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+    # Not urlunsplit: for a URL without a host (postgresql:///postgres?host=/socket/dir, libpq's unix-socket form)
+    # it drops the "//" and returns postgresql:/<database>, which libpq (pgbench) rejects.
+    url = f"{parts.scheme}://{parts.netloc}/{database}"
+    if parts.query:
+        url += f"?{parts.query}"
+    if parts.fragment:
+        url += f"#{parts.fragment}"
+    return url
 
 
 async def ensure_databases_async(server_url: str, names: Iterable[str]) -> list[str]:
