@@ -1,0 +1,62 @@
+"""Wiring: builds the vault's services from the runtime and its configuration, for the server and the background
+jobs of one process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.contacts.config import ContactsConfig
+from services.contacts.crypto import BlindIndexer, Kms, LocalKms
+from services.contacts.envelope import Envelope
+from services.contacts.jobs import access_log_chainer, key_job_worker, retention_sweep
+from services.contacts.rate_limit import ResolveLimiter
+from services.contacts.receipts import ReceiptSigner
+from services.contacts.service import ContactsService
+from services.contacts.service_backup import BackupService
+from services.contacts.service_keys import KeysService
+from services.contacts.service_messages import MessagesService
+from services.contacts.service_subjects import SubjectsService
+from services.contacts.sms import FileSmsSink, SmsSink
+from services.contacts.store import PgVault
+from services.kit.grpc_server import Runtime
+from services.kit.service_main import BackgroundJob
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Vault:
+    contacts: ContactsService
+    subjects: SubjectsService
+    messages: MessagesService
+    keys: KeysService
+    backups: BackupService
+
+
+def build_vault(
+    runtime: Runtime, config: ContactsConfig, *, kms: Kms | None = None, sink: SmsSink | None = None
+) -> Vault:
+    store = PgVault(lambda: runtime.pool)
+    key_service = kms or LocalKms(config.kek_ring)
+    envelope = Envelope(key_service)
+    indexer = BlindIndexer(config.blind_index_ring)
+    limiter = ResolveLimiter(
+        lambda: runtime.redis, config.resolve_per_caller_per_window, config.resolve_per_tenant_per_window
+    )
+    return Vault(
+        contacts=ContactsService(store, envelope, indexer, limiter, utc_now),
+        subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), utc_now),
+        messages=MessagesService(
+            store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), utc_now, config.card_test_bin
+        ),
+        keys=KeysService(store, key_service, indexer, utc_now, config.key_job_batch_size),
+        backups=BackupService(store, config.backup_ring, config.backup_dir, utc_now),
+    )
+
+
+def background_jobs(vault: Vault) -> Sequence[BackgroundJob]:
+    return [access_log_chainer(vault.subjects), key_job_worker(vault.keys), retention_sweep(vault.contacts)]

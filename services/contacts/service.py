@@ -1,0 +1,567 @@
+"""Use cases of the vault's contacts: store, update, delete, read masked, reveal, discoverability, resolve.
+
+One async method per RPC. The number is decrypted only inside these methods, to mask it or to reveal it; it never
+goes to a log, a span attribute or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from services.contacts.caller import Caller, current_trace_id
+from services.contacts.crypto import BlindIndexer
+from services.contacts.domain import (
+    Contact,
+    ContactDraft,
+    ContactNotFound,
+    PhoneNumber,
+    Purpose,
+    PurposeNotAllowed,
+    RevealPurpose,
+    StoreContactInput,
+    SubjectErased,
+    check_consent,
+    check_retention,
+    check_reveal_purpose,
+    contact_invalid,
+    first_difference,
+    parse_alert_thresholds,
+    parse_phone_number,
+    parse_purposes,
+    phone_from_e164,
+    retain_until,
+    store_request_canonical,
+    validate_store_contact,
+)
+from services.contacts.domain_access_log import AccessAction, AccessLogEntry
+from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encrypt_field
+from services.contacts.limits import DISCOVERABLE_ACCOUNTS_MAX, JUSTIFICATION_CHARS_MAX, JUSTIFICATION_CHARS_MIN
+from services.contacts.rate_limit import ResolveLimiter
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
+from services.kit.ids import parse_uuid, uuid7
+from services.kit.paging import decode_page_token, encode_page_token, page_size
+
+CONTACT_TABLE = "contact"
+PHONE_FIELD = "phone"
+KEY_VERSIONS_CACHE_S = 1.0
+
+Clock = Callable[[], datetime]
+
+
+class ContactsTx(DataKeyTx, Protocol):
+    async def insert_contact(
+        self,
+        organization_id: UUID,
+        draft: ContactDraft,
+        phone_ciphertext: bytes,
+        blind_index: bytes,
+        blind_index_version: int,
+        request_digest: bytes,
+        retain_until: datetime,
+        now: datetime,
+    ) -> Contact | None: ...
+
+    async def contact(
+        self, organization_id: UUID, contact_id: UUID, *, for_update: bool = False
+    ) -> Contact | None: ...
+
+    async def list_contacts(
+        self,
+        organization_id: UUID,
+        customer_id: UUID | None,
+        purpose: Purpose | None,
+        after_contact_id: UUID | None,
+        limit: int,
+    ) -> list[Contact]: ...
+
+    async def update_contact(
+        self, contact: Contact, phone: tuple[bytes, bytes, int] | None, now: datetime
+    ) -> Contact: ...
+
+    async def tombstone_contact(
+        self, organization_id: UUID, contact_id: UUID, now: datetime, *, erased: bool
+    ) -> None: ...
+
+    async def claim_request(
+        self, organization_id: UUID, request_id: UUID, method: str, digest: bytes, resource_id: UUID, now: datetime
+    ) -> tuple[str, bytes, UUID] | None: ...
+
+    async def append_access(self, entry: AccessLogEntry) -> None: ...
+
+    async def expired_contacts(self, now: datetime, limit: int) -> list[Contact]: ...
+
+
+class KeyVersionSource(Protocol):
+    async def key_versions(self) -> tuple[int, int]: ...
+
+
+class ContactsStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[ContactsTx]: ...
+
+    async def key_versions(self) -> tuple[int, int]: ...
+
+    async def resolve_discoverable(
+        self, organization_id: UUID, blind_indexes: Sequence[bytes], entry: AccessLogEntry
+    ) -> Contact | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedContact:
+    contact: Contact
+    masked_phone_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPage:
+    contacts: list[MaskedContact]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    contact_id: UUID
+    e164: str
+    access_log_entry_id: UUID
+
+    def __repr__(self) -> str:
+        return f"Revealed(contact_id={self.contact_id}, access_log_entry_id={self.access_log_entry_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    customer_id: UUID
+    default_account_id: UUID | None
+    account_ids: tuple[UUID, ...]
+    masked_phone_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateContactInput:
+    contact_id: str
+    request_id: str
+    paths: tuple[str, ...]
+    phone_number: str
+    region_hint: str
+    purposes: tuple[int, ...]
+    consent_reference: str
+    retention_s: int | None
+    alert_thresholds: tuple[tuple[str, int], ...]
+
+
+UPDATABLE_PATHS = frozenset(
+    {"phone_number", "region_hint", "purposes", "consent_reference", "retention", "alert_thresholds"}
+)
+
+
+class ContactsService:
+    def __init__(
+        self,
+        store: ContactsStore,
+        envelope: Envelope,
+        indexer: BlindIndexer,
+        limiter: ResolveLimiter,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._envelope = envelope
+        self._indexer = indexer
+        self._limiter = limiter
+        self._clock = clock
+        self._versions: tuple[float, tuple[int, int]] | None = None
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+
+    async def _key_versions(self, source: KeyVersionSource) -> tuple[int, int]:
+        """(KEK, blind-index) current versions, cached briefly: they change only on a rotation."""
+        now = time.monotonic()
+        if self._versions is None or now - self._versions[0] > KEY_VERSIONS_CACHE_S:
+            self._versions = (now, await source.key_versions())
+        return self._versions[1]
+
+    async def _mask_all(self, tx: ContactsTx, contacts: Sequence[Contact]) -> list[MaskedContact]:
+        keys: dict[UUID, bytes] = {}
+        masked: list[MaskedContact] = []
+        for contact in contacts:
+            if contact.customer_id not in keys:
+                keys[contact.customer_id] = await self._envelope.existing_key(
+                    tx, contact.organization_id, contact.customer_id
+                )
+            phone = self._decrypt_phone(keys[contact.customer_id], contact)
+            masked.append(MaskedContact(contact, phone.masked))
+        return masked
+
+    @staticmethod
+    def _decrypt_phone(data_key: bytes, contact: Contact) -> PhoneNumber:
+        assert contact.phone_ciphertext is not None
+        e164 = decrypt_field(
+            data_key,
+            contact.organization_id,
+            CONTACT_TABLE,
+            contact.contact_id,
+            PHONE_FIELD,
+            contact.phone_ciphertext,
+        )
+        return phone_from_e164(e164)
+
+    async def _visible_contact(
+        self, tx: ContactsTx, caller: Caller, contact_id: UUID, *, for_update: bool = False
+    ) -> Contact:
+        contact = await tx.contact(caller.organization_id, contact_id, for_update=for_update)
+        if contact is None:
+            raise ContactNotFound()
+        caller.check_subject_visible(contact.customer_id)
+        if contact.erased:
+            raise SubjectErased()
+        if contact.deleted_at is not None:
+            raise ContactNotFound()
+        return contact
+
+    def _entry(
+        self,
+        caller: Caller,
+        action: AccessAction,
+        customer_id: UUID,
+        now: datetime,
+        *,
+        contact_id: UUID | None = None,
+        card_secret_id: UUID | None = None,
+        on_behalf_of: str = "",
+        reveal_purpose: int = 0,
+        justification: str = "",
+    ) -> AccessLogEntry:
+        return AccessLogEntry(
+            organization_id=caller.organization_id,
+            access_log_entry_id=uuid7(),
+            customer_id=customer_id,
+            contact_id=contact_id,
+            card_secret_id=card_secret_id,
+            action=action,
+            actor_principal_id=caller.principal_id,
+            on_behalf_of_principal_id=on_behalf_of,
+            reveal_purpose=reveal_purpose,
+            justification=justification,
+            trace_id=current_trace_id(),
+            occurred_at=now,
+        )
+
+    # --- use cases ----------------------------------------------------------------------------------------------
+
+    async def store_contact(self, caller: Caller, request: StoreContactInput) -> MaskedContact:
+        violations: list[FieldViolation] = []
+        requested = parse_uuid(request.customer_id, "customer_id", violations, required=False)
+        if violations:
+            raise invalid(violations)
+        customer_id = caller.subject_for_write(requested)
+        draft = validate_store_contact(replace(request, customer_id=str(customer_id)))
+        digest = self._indexer.request_digest(store_request_canonical(draft))
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            existing = await tx.contact(caller.organization_id, draft.contact_id)
+            if existing is not None:
+                return await self._replayed_store(tx, caller, existing, draft, digest)
+            _, blind_version = await self._key_versions(tx)
+            data_key = await self._envelope.key_for_write(tx, caller.organization_id, customer_id, now)
+            ciphertext = encrypt_field(
+                data_key, caller.organization_id, CONTACT_TABLE, draft.contact_id, PHONE_FIELD, draft.phone.e164
+            )
+            blind_index = self._indexer.index(blind_version, draft.phone.e164)
+            until = retain_until(now, draft.retention_s)
+            stored = await tx.insert_contact(
+                caller.organization_id, draft, ciphertext, blind_index, blind_version, digest, until, now
+            )
+            if stored is None:
+                raced = await tx.contact(caller.organization_id, draft.contact_id)
+                assert raced is not None
+                return await self._replayed_store(tx, caller, raced, draft, digest)
+            return MaskedContact(stored, draft.phone.masked)
+
+    async def _replayed_store(
+        self, tx: ContactsTx, caller: Caller, existing: Contact, draft: ContactDraft, digest: bytes
+    ) -> MaskedContact:
+        if existing.customer_id != draft.customer_id or (
+            caller.is_customer and existing.customer_id != caller.customer_id
+        ):
+            raise IdempotencyKeyReused("contact_id", "customer_id")
+        if existing.erased:
+            raise SubjectErased()
+        if existing.deleted_at is not None:
+            raise IdempotencyKeyReused("contact_id", "state (the contact was deleted)")
+        data_key = await self._envelope.existing_key(tx, existing.organization_id, existing.customer_id)
+        phone = self._decrypt_phone(data_key, existing)
+        if existing.request_digest != digest:
+            difference = first_difference(existing, draft, same_number=phone.e164 == draft.phone.e164)
+            raise IdempotencyKeyReused("contact_id", difference or "content")
+        return MaskedContact(existing, phone.masked)
+
+    async def get_contact(self, caller: Caller, contact_id_text: str) -> MaskedContact:
+        contact_id = _required_uuid(contact_id_text, "contact_id")
+        async with self._store.transaction() as tx:
+            contact = await self._visible_contact(tx, caller, contact_id)
+            return (await self._mask_all(tx, [contact]))[0]
+
+    async def list_contacts(
+        self, caller: Caller, requested_page_size: int, page_token: str, customer_id_text: str, purpose_value: int
+    ) -> ContactPage:
+        violations: list[FieldViolation] = []
+        customer_id = parse_uuid(customer_id_text, "customer_id", violations, required=False)
+        purpose: Purpose | None = None
+        if purpose_value:
+            try:
+                purpose = Purpose(purpose_value)
+            except ValueError:
+                violations.append(FieldViolation("purpose", "is not a purpose on the fixed list"))
+        if violations:
+            raise invalid(violations)
+        if caller.customer_id is not None:
+            if customer_id is not None and customer_id != caller.customer_id:
+                return ContactPage([], "")
+            customer_id = caller.customer_id
+        size = page_size(requested_page_size)
+        filters = {"customer_id": str(customer_id or ""), "purpose": int(purpose or 0)}
+        cursor = decode_page_token(page_token, filters)
+        after = UUID(str(cursor["after"])) if cursor is not None else None
+        async with self._store.transaction() as tx:
+            contacts = await tx.list_contacts(caller.organization_id, customer_id, purpose, after, size + 1)
+            page = await self._mask_all(tx, contacts[:size])
+        next_token = (
+            encode_page_token({"after": str(contacts[size - 1].contact_id)}, filters) if len(contacts) > size else ""
+        )
+        return ContactPage(page, next_token)
+
+    async def update_contact(self, caller: Caller, request: UpdateContactInput) -> MaskedContact:
+        violations: list[FieldViolation] = []
+        contact_id = parse_uuid(request.contact_id, "contact_id", violations)
+        request_id = parse_uuid(request.request_id, "request_id", violations)
+        paths = frozenset(request.paths)
+        if not paths:
+            violations.append(FieldViolation("update_mask", "name at least one field"))
+        for path in sorted(paths - UPDATABLE_PATHS):
+            violations.append(FieldViolation("update_mask", f"{path} cannot be updated"))
+        phone = (
+            parse_phone_number(request.phone_number, request.region_hint, violations)
+            if "phone_number" in paths
+            else None
+        )
+        purposes = parse_purposes(request.purposes, "purposes", violations) if "purposes" in paths else None
+        consent = check_consent(request.consent_reference, violations) if "consent_reference" in paths else None
+        retention_s = check_retention(request.retention_s, violations) if "retention" in paths else None
+        if violations:
+            raise contact_invalid(violations)
+        assert contact_id is not None
+        assert request_id is not None
+        canonical = repr(
+            (
+                sorted(paths),
+                phone.e164 if phone else "",
+                sorted(request.purposes),
+                consent,
+                retention_s,
+                request.alert_thresholds,
+            )
+        ).encode()
+        digest = self._indexer.request_digest(canonical)
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            contact = await self._visible_contact(tx, caller, contact_id, for_update=True)
+            claimed = await tx.claim_request(
+                caller.organization_id, request_id, "UpdateContact", digest, contact_id, now
+            )
+            if claimed is not None:
+                if claimed != ("UpdateContact", digest, contact_id):
+                    raise IdempotencyKeyReused("request_id", "request")
+                return (await self._mask_all(tx, [contact]))[0]
+            new_purposes = purposes if purposes is not None else contact.purposes
+            threshold_values = (
+                request.alert_thresholds
+                if "alert_thresholds" in paths
+                else tuple((t.currency, t.amount_minor) for t in contact.alert_thresholds)
+            )
+            thresholds = parse_alert_thresholds(threshold_values, new_purposes, violations)
+            if violations:
+                raise contact_invalid(violations)
+            discoverable = contact.discoverable and Purpose.PAYEE_LOOKUP in new_purposes
+            updated = replace(
+                contact,
+                purposes=new_purposes,
+                consent_reference=consent if consent is not None else contact.consent_reference,
+                retention_s=retention_s if retention_s is not None else contact.retention_s,
+                retain_until=retain_until(now, retention_s) if retention_s is not None else contact.retain_until,
+                alert_thresholds=thresholds,
+                discoverable=discoverable,
+                default_account_id=contact.default_account_id if discoverable else None,
+                discoverable_account_ids=contact.discoverable_account_ids if discoverable else (),
+                region_code=phone.region_code if phone is not None else contact.region_code,
+            )
+            new_phone: tuple[bytes, bytes, int] | None = None
+            if phone is not None:
+                _, blind_version = await self._key_versions(tx)
+                data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
+                ciphertext = encrypt_field(
+                    data_key, caller.organization_id, CONTACT_TABLE, contact_id, PHONE_FIELD, phone.e164
+                )
+                new_phone = (ciphertext, self._indexer.index(blind_version, phone.e164), blind_version)
+            stored = await tx.update_contact(updated, new_phone, now)
+            return (await self._mask_all(tx, [stored]))[0]
+
+    async def delete_contact(
+        self, caller: Caller, contact_id_text: str, request_id_text: str
+    ) -> tuple[UUID, datetime]:
+        violations: list[FieldViolation] = []
+        contact_id = parse_uuid(contact_id_text, "contact_id", violations)
+        request_id = parse_uuid(request_id_text, "request_id", violations)
+        if violations:
+            raise invalid(violations)
+        assert contact_id is not None
+        assert request_id is not None
+        now = self._clock()
+        digest = hashlib.sha256(f"DeleteContact|{contact_id}".encode()).digest()
+        async with self._store.transaction() as tx:
+            contact = await tx.contact(caller.organization_id, contact_id, for_update=True)
+            if contact is None:
+                raise ContactNotFound()
+            caller.check_subject_visible(contact.customer_id)
+            claimed = await tx.claim_request(
+                caller.organization_id, request_id, "DeleteContact", digest, contact_id, now
+            )
+            if claimed is not None and claimed != ("DeleteContact", digest, contact_id):
+                raise IdempotencyKeyReused("request_id", "request")
+            if contact.deleted_at is not None:
+                if claimed is None:
+                    raise ContactNotFound()
+                return contact_id, contact.deleted_at
+            await tx.tombstone_contact(caller.organization_id, contact_id, now, erased=False)
+            return contact_id, now
+
+    async def reveal_contact(
+        self, caller: Caller, contact_id_text: str, reveal_purpose_value: int, justification: str
+    ) -> Revealed:
+        violations: list[FieldViolation] = []
+        contact_id = parse_uuid(contact_id_text, "contact_id", violations)
+        reveal_purpose: RevealPurpose | None = None
+        try:
+            reveal_purpose = RevealPurpose(reveal_purpose_value)
+        except ValueError:
+            violations.append(FieldViolation("reveal_purpose", "is required and must be on the fixed list"))
+        text = justification.strip()
+        if not JUSTIFICATION_CHARS_MIN <= len(text) <= JUSTIFICATION_CHARS_MAX:
+            violations.append(
+                FieldViolation(
+                    "justification", f"must be {JUSTIFICATION_CHARS_MIN}-{JUSTIFICATION_CHARS_MAX} characters"
+                )
+            )
+        if violations:
+            raise invalid(violations)
+        assert contact_id is not None
+        assert reveal_purpose is not None
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            contact = await self._visible_contact(tx, caller, contact_id)
+            if caller.is_customer and reveal_purpose is not RevealPurpose.SUBJECT_REQUEST:
+                raise PurposeNotAllowed("customers reveal their own numbers with REVEAL_PURPOSE_SUBJECT_REQUEST")
+            check_reveal_purpose(reveal_purpose, contact.purposes)
+            data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
+            phone = self._decrypt_phone(data_key, contact)
+            entry = self._entry(
+                caller,
+                AccessAction.REVEAL,
+                contact.customer_id,
+                now,
+                contact_id=contact_id,
+                reveal_purpose=int(reveal_purpose),
+                justification=text,
+            )
+            await tx.append_access(entry)
+            return Revealed(contact_id, phone.e164, entry.access_log_entry_id)
+
+    async def set_discoverability(
+        self,
+        caller: Caller,
+        contact_id_text: str,
+        discoverable: bool,
+        default_account_id_text: str,
+        account_id_texts: Sequence[str],
+        request_id_text: str,
+    ) -> MaskedContact:
+        violations: list[FieldViolation] = []
+        contact_id = parse_uuid(contact_id_text, "contact_id", violations)
+        request_id = parse_uuid(request_id_text, "request_id", violations)
+        default_account = parse_uuid(default_account_id_text, "default_account_id", violations, required=discoverable)
+        accounts: list[UUID] = []
+        for index, text in enumerate(account_id_texts):
+            parsed = parse_uuid(text, f"account_ids[{index}]", violations)
+            if parsed is not None and parsed not in accounts:
+                accounts.append(parsed)
+        if len(accounts) > DISCOVERABLE_ACCOUNTS_MAX:
+            violations.append(FieldViolation("account_ids", f"at most {DISCOVERABLE_ACCOUNTS_MAX}"))
+        if violations:
+            raise invalid(violations)
+        assert contact_id is not None
+        assert request_id is not None
+        if default_account is not None and default_account not in accounts:
+            accounts.insert(0, default_account)
+        canonical = repr((discoverable, str(default_account), sorted(str(a) for a in accounts))).encode()
+        digest = hashlib.sha256(b"SetDiscoverability|" + canonical).digest()
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            contact = await self._visible_contact(tx, caller, contact_id, for_update=True)
+            claimed = await tx.claim_request(
+                caller.organization_id, request_id, "SetDiscoverability", digest, contact_id, now
+            )
+            if claimed is not None:
+                if claimed != ("SetDiscoverability", digest, contact_id):
+                    raise IdempotencyKeyReused("request_id", "request")
+                return (await self._mask_all(tx, [contact]))[0]
+            if discoverable and Purpose.PAYEE_LOOKUP not in contact.purposes:
+                raise PurposeNotAllowed("the contact was not collected for PURPOSE_PAYEE_LOOKUP")
+            updated = replace(
+                contact,
+                discoverable=discoverable,
+                default_account_id=default_account if discoverable else None,
+                discoverable_account_ids=tuple(accounts) if discoverable else (),
+            )
+            stored = await tx.update_contact(updated, None, now)
+            return (await self._mask_all(tx, [stored]))[0]
+
+    async def resolve_phone(self, caller: Caller, phone_number: str, region_hint: str, on_behalf_of: str) -> Resolved:
+        """Hits and misses run the same statement (one lookup by blind index that also appends the access-log
+        entry when it finds someone) and log the same line; every miss is the same NOT_FOUND."""
+        await self._limiter.check(caller.organization_id, caller.principal_id, on_behalf_of)
+        violations: list[FieldViolation] = []
+        phone = parse_phone_number(phone_number, region_hint, violations)
+        if violations:
+            raise contact_invalid(violations)
+        assert phone is not None
+        now = self._clock()
+        _, blind_version = await self._key_versions(self._store)
+        indexes = self._indexer.lookup_indexes(blind_version, phone.e164)
+        # The entry's subject is filled in by the statement from the row it finds; a miss writes nothing.
+        entry = self._entry(caller, AccessAction.RESOLVE, caller.organization_id, now, on_behalf_of=on_behalf_of)
+        found = await self._store.resolve_discoverable(caller.organization_id, indexes, entry)
+        if found is None:
+            raise ContactNotFound()
+        return Resolved(found.customer_id, found.default_account_id, found.discoverable_account_ids, phone.masked)
+
+    async def purge_expired(self, limit: int) -> int:
+        """The retention job: tombstones (ciphertext deleted) contacts whose retention has passed."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            expired = await tx.expired_contacts(now, limit)
+            for contact in expired:
+                await tx.tombstone_contact(contact.organization_id, contact.contact_id, now, erased=False)
+        return len(expired)
+
+
+def _required_uuid(text: str, field: str) -> UUID:
+    violations: list[FieldViolation] = []
+    parsed = parse_uuid(text, field, violations)
+    if violations:
+        raise invalid(violations)
+    assert parsed is not None
+    return parsed
