@@ -5,10 +5,40 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.kit.service_main import ServiceSpec, main
-from services.ledger.server import registrations
+from services.kit.grpc_server import Registration, Runtime
+from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.ledger.app import LedgerApp
+from services.ledger.jobs import background_jobs
+from services.ledger.server import registrations_for
 
-SPEC = ServiceSpec(name="ledger", migrations_dir=Path(__file__).parent / "migrations", build=registrations)
+
+class LedgerProcess:
+    """One process's app, shared by the servicer and the background jobs."""
+
+    def __init__(self) -> None:
+        self._app: LedgerApp | None = None
+
+    def app(self, runtime: Runtime) -> LedgerApp:
+        if self._app is None:
+            self._app = LedgerApp(runtime)
+        return self._app
+
+    def registrations(self, runtime: Runtime) -> list[Registration]:
+        return registrations_for(self.app(runtime))
+
+    def jobs(self, runtime: Runtime) -> list[BackgroundJob]:
+        return background_jobs(self.app(runtime))
+
+
+def spec() -> ServiceSpec:
+    process = LedgerProcess()
+    return ServiceSpec(
+        name="ledger",
+        migrations_dir=Path(__file__).parent / "migrations",
+        build=process.registrations,
+        background_jobs=process.jobs,
+    )
+
 
 if __name__ == "__main__":
-    sys.exit(main(SPEC))
+    sys.exit(main(spec()))

@@ -9,6 +9,7 @@ from services.kit.grpc_server import Runtime
 from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.service import AccountService, utc_now
+from services.ledger.service_integrity import IntegrityService
 from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
 from services.ledger.store import PostgresLedgerStore
 
@@ -31,3 +32,7 @@ class LedgerApp:
     @cached_property
     def transfers(self) -> TransferService:
         return TransferService(self.runtime.pool, self.store, self.clock, self.committer, self.gate)
+
+    @cached_property
+    def integrity(self) -> IntegrityService:
+        return IntegrityService(self.runtime.pool, self.store, self.clock)

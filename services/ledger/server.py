@@ -20,6 +20,9 @@ from wallet.ledger.v1 import (
     ledger_assets_pb2 as assets_pb2,
 )
 from wallet.ledger.v1 import (
+    ledger_integrity_pb2 as integrity_pb2,
+)
+from wallet.ledger.v1 import (
     ledger_service_pb2,
     ledger_service_pb2_grpc,
 )
@@ -235,6 +238,30 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         )
         assert as_of is not None
         return statements_pb2.GetBalanceAtResponse(balance=wire.balance_at_out(account, balance, as_of))
+
+    # --- integrity ---
+
+    async def VerifyChain(
+        self, request: integrity_pb2.VerifyChainRequest, context: Any
+    ) -> integrity_pb2.VerifyChainResponse:
+        verdict = await self._app.integrity.verify_chain(
+            current_caller(), start_sequence=request.start_sequence, end_sequence=request.end_sequence
+        )
+        return wire.verdict_out(verdict)
+
+    async def GetInclusionProof(
+        self, request: integrity_pb2.GetInclusionProofRequest, context: Any
+    ) -> integrity_pb2.GetInclusionProofResponse:
+        proof = await self._app.integrity.inclusion_proof(
+            current_caller(), transfer_id=request.transfer_id, sequence=request.sequence
+        )
+        return integrity_pb2.GetInclusionProofResponse(proof=wire.proof_out(proof))
+
+    async def CheckInvariants(
+        self, request: integrity_pb2.CheckInvariantsRequest, context: Any
+    ) -> integrity_pb2.CheckInvariantsResponse:
+        report = await self._app.integrity.check_invariants(current_caller().organization_id)
+        return wire.invariants_out(report)
 
 
 def build_app(runtime: Runtime) -> LedgerApp:

@@ -86,6 +86,53 @@ _FAR_PAST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
 _MAX_UUID = uuid.UUID(int=(1 << 128) - 1)
 
 
+# The statement page: a keyset range on the postings primary key, then the page's transfers by key.
+STATEMENT_SQL = """SELECT p.organization_id, p.account_id, p.posted_at, p.account_seq, p.transfer_id, p.side,
+                      p.amount_minor, p.counterparty_account_id, p.posted_debits_after, p.posted_credits_after,
+                      p.sequence, t.kind, t.reference, t.exchange_id
+               FROM (SELECT * FROM postings
+                     WHERE organization_id = $1 AND account_id = $2 AND posted_at >= $3 AND posted_at < $4
+                       AND (posted_at, account_seq) > ($5, $6)
+                     ORDER BY posted_at, account_seq LIMIT $7) AS p
+               JOIN transfers t ON t.organization_id = p.organization_id AND t.transfer_id = p.transfer_id
+               ORDER BY p.posted_at, p.account_seq"""
+
+
+def list_transfers_query(
+    organization_id: uuid.UUID,
+    filters: TransferFilter,
+    before: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """Newest first. With an account filter, the debit-side and credit-side indexes are each read for at most
+    ``limit`` rows and merged, so a page costs O(page) whatever the history."""
+    before_time, before_id = before if before is not None else (_FAR_FUTURE, _MAX_UUID)
+    start = filters.start_time or _FAR_PAST
+    end = filters.end_time or _FAR_FUTURE
+    extra = """AND ($6::smallint = 0 OR status = $6) AND ($7::smallint = 0 OR kind = $7)"""
+    args: list[Any] = [organization_id, before_time, before_id, start, end, filters.status, filters.kind]
+    window = "created_at >= $4 AND created_at < $5 AND (created_at, transfer_id) < ($2, $3)"
+    if filters.account_id is not None:
+        args += [filters.account_id, limit]
+        sql = f"""
+            SELECT * FROM (
+              (SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND debit_account_id = $8
+                 AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9)
+              UNION ALL
+              (SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND credit_account_id = $8
+                 AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9)
+            ) AS both_sides ORDER BY created_at DESC, transfer_id DESC LIMIT $9"""  # noqa: S608 -- only constant SQL fragments are interpolated
+    elif filters.batch_id is not None:
+        args += [filters.batch_id, limit]
+        sql = f"""SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND batch_id = $8
+                  AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9"""  # noqa: S608 -- only constant SQL fragments are interpolated
+    else:
+        args += [limit]
+        sql = f"""SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1
+                  AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $8"""  # noqa: S608 -- only constant SQL fragments are interpolated
+    return sql, args
+
+
 class TransferStore:
     async def find_transfers(
         self, connection: asyncpg.Connection, keys: Sequence[TransferKey]
@@ -215,32 +262,7 @@ class TransferStore:
         before: tuple[dt.datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[Transfer]:
-        """Newest first. With an account filter, the debit-side and credit-side indexes are each read for at most
-        ``limit`` rows and merged, so a page costs O(page) whatever the history."""
-        before_time, before_id = before if before is not None else (_FAR_FUTURE, _MAX_UUID)
-        start = filters.start_time or _FAR_PAST
-        end = filters.end_time or _FAR_FUTURE
-        extra = """AND ($6::smallint = 0 OR status = $6) AND ($7::smallint = 0 OR kind = $7)"""
-        args: list[Any] = [organization_id, before_time, before_id, start, end, filters.status, filters.kind]
-        window = "created_at >= $4 AND created_at < $5 AND (created_at, transfer_id) < ($2, $3)"
-        if filters.account_id is not None:
-            args += [filters.account_id, limit]
-            sql = f"""
-                SELECT * FROM (
-                  (SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND debit_account_id = $8
-                     AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9)
-                  UNION ALL
-                  (SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND credit_account_id = $8
-                     AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9)
-                ) AS both_sides ORDER BY created_at DESC, transfer_id DESC LIMIT $9"""  # noqa: S608 -- only constant SQL fragments are interpolated
-        elif filters.batch_id is not None:
-            args += [filters.batch_id, limit]
-            sql = f"""SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1 AND batch_id = $8
-                      AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $9"""  # noqa: S608 -- only constant SQL fragments are interpolated
-        else:
-            args += [limit]
-            sql = f"""SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE organization_id = $1
-                      AND {window} {extra} ORDER BY created_at DESC, transfer_id DESC LIMIT $8"""  # noqa: S608 -- only constant SQL fragments are interpolated
+        sql, args = list_transfers_query(organization_id, filters, before, limit)
         rows = await connection.fetch(sql, *args)
         return [transfer_from_row(r) for r in rows]
 
@@ -257,15 +279,7 @@ class TransferStore:
         """Postings in (posted_at, account_seq) order from the primary key; the page joins its transfers by key."""
         after_time, after_seq = after if after is not None else (start_time or _FAR_PAST, 0)
         rows = await connection.fetch(
-            """SELECT p.organization_id, p.account_id, p.posted_at, p.account_seq, p.transfer_id, p.side,
-                      p.amount_minor, p.counterparty_account_id, p.posted_debits_after, p.posted_credits_after,
-                      p.sequence, t.kind, t.reference, t.exchange_id
-               FROM (SELECT * FROM postings
-                     WHERE organization_id = $1 AND account_id = $2 AND posted_at >= $3 AND posted_at < $4
-                       AND (posted_at, account_seq) > ($5, $6)
-                     ORDER BY posted_at, account_seq LIMIT $7) AS p
-               JOIN transfers t ON t.organization_id = p.organization_id AND t.transfer_id = p.transfer_id
-               ORDER BY p.posted_at, p.account_seq""",
+            STATEMENT_SQL,
             organization_id,
             account_id,
             start_time or _FAR_PAST,
@@ -318,8 +332,3 @@ class TransferStore:
         if row is None:
             return BalanceAt(0, 0)
         return BalanceAt(row["posted_debits_after"], row["posted_credits_after"])
-
-    async def explain(self, connection: asyncpg.Connection, sql: str, *args: Any) -> str:
-        """The plan of a query (tests show the lists are O(page))."""
-        rows = await connection.fetch(f"EXPLAIN {sql}", *args)
-        return "\n".join(r[0] for r in rows)

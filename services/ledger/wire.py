@@ -11,10 +11,17 @@ from services.kit.errors import WalletError
 from services.ledger.currencies import Currency
 from services.ledger.domain_accounts import Account, Balances, Money
 from services.ledger.domain_transfers import Transfer
+from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
 from services.ledger.service_transfers import BatchResult, Statement, TransferRequest, error_reason
 from services.ledger.store_transfers import BalanceAt
 from wallet.common.v1 import errors_pb2, money_pb2
-from wallet.ledger.v1 import ledger_accounts_pb2, ledger_assets_pb2, ledger_statements_pb2, ledger_transfers_pb2
+from wallet.ledger.v1 import (
+    ledger_accounts_pb2,
+    ledger_assets_pb2,
+    ledger_integrity_pb2,
+    ledger_statements_pb2,
+    ledger_transfers_pb2,
+)
 
 
 def money_in(message: money_pb2.Money, present: bool) -> Money | None:
@@ -159,4 +166,54 @@ def statement_out(statement: Statement) -> ledger_statements_pb2.GetStatementRes
         lines=lines,
         opening_balance=money_out(statement.currency, statement.opening_balance_minor),
         next_page_token=statement.next_page_token,
+    )
+
+
+def verdict_out(verdict: ChainVerdict) -> ledger_integrity_pb2.VerifyChainResponse:
+    return ledger_integrity_pb2.VerifyChainResponse(
+        intact=verdict.intact,
+        first_broken_sequence=verdict.first_broken_sequence,
+        entries_checked=verdict.entries_checked,
+        blocks_checked=verdict.blocks_checked,
+        last_sequence=verdict.last_sequence,
+        last_hash=verdict.last_hash,
+    )
+
+
+def proof_out(proof: InclusionProof) -> ledger_integrity_pb2.InclusionProof:
+    return ledger_integrity_pb2.InclusionProof(
+        transfer_id=str(proof.transfer_id),
+        sequence=proof.sequence,
+        canonical_entry=proof.canonical_entry,
+        previous_hash=proof.previous_hash,
+        entry_hash=proof.entry_hash,
+        block_number=proof.block.block_number,
+        leaf_index=proof.leaf_index,
+        leaf_count=proof.leaf_count,
+        audit_path=proof.audit_path,
+        merkle_root=proof.block.merkle_root,
+        sealed_at=timestamp_out(proof.block.sealed_at),
+    )
+
+
+def invariants_out(report: InvariantReport) -> ledger_integrity_pb2.CheckInvariantsResponse:
+    return ledger_integrity_pb2.CheckInvariantsResponse(
+        intact=report.intact,
+        totals=[
+            ledger_integrity_pb2.CurrencyTotals(
+                currency=currency, posted_debits_minor=debits, posted_credits_minor=credits
+            )
+            for _, currency, debits, credits in report.totals
+        ],
+        violations=[
+            ledger_integrity_pb2.InvariantViolation(
+                kind=finding.kind,  # type: ignore[arg-type]
+                currency=finding.currency,
+                account_id=finding.account_id,
+                transfer_id=finding.transfer_id,
+                detail=finding.detail,
+            )
+            for finding in report.violations
+        ],
+        checked_at=timestamp_out(report.checked_at),
     )
