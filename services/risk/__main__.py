@@ -3,12 +3,54 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from services.kit.service_main import ServiceSpec, main
-from services.risk.server import registrations
+from services.kit.config import ConfigError, Env
+from services.kit.grpc_server import Registration, Runtime
+from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.risk.app import RiskApp
+from services.risk.config import RiskConfig, load_risk_config
+from services.risk.ledger_client import ClientCredentialsTokenSource, GrpcLedgerReviews
+from services.risk.server import registrations_for
 
-SPEC = ServiceSpec(name="risk", migrations_dir=Path(__file__).parent / "migrations", build=registrations)
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class RiskProcess:
+    """Builds the app once the kit has made the Runtime, and hands the same app its background jobs."""
+
+    def __init__(self, config: RiskConfig, env: Env) -> None:
+        self._config = config
+        self._env = env
+        self._app: RiskApp | None = None
+
+    def build(self, runtime: Runtime) -> Sequence[Registration]:
+        tokens = ClientCredentialsTokenSource(
+            runtime.config.auth_addr,
+            self._env.string("RISK_CLIENT_ID", "risk"),
+            self._env.secret("RISK_CLIENT_SECRET", required=False) or "",
+        )
+        self._app = RiskApp(runtime, self._config, GrpcLedgerReviews(self._config.ledger_addr, tokens))
+        return registrations_for(self._app)(runtime)
+
+    def background_jobs(self, runtime: Runtime) -> Sequence[BackgroundJob]:
+        assert self._app is not None
+        assert self._app.runtime is runtime
+        return self._app.background_jobs()
+
+
+def spec(env: Env) -> ServiceSpec:
+    process = RiskProcess(load_risk_config(env), env)
+    return ServiceSpec(
+        name="risk", migrations_dir=MIGRATIONS_DIR, build=process.build, background_jobs=process.background_jobs
+    )
+
 
 if __name__ == "__main__":
-    sys.exit(main(SPEC))
+    try:
+        risk_spec = spec(Env())
+    except ConfigError as err:
+        print(f"risk: configuration error: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(risk_spec))

@@ -1,0 +1,59 @@
+"""Wiring of one risk process: stores, services, the recorder, the event consumer and the ledger client, built
+from the kit's Runtime (whose pool and Redis connect after start, so stores reach them through the Runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from services.kit.grpc_server import Runtime
+from services.kit.service_main import BackgroundJob
+from services.risk.anomaly import AnomalyModels
+from services.risk.config import RiskConfig
+from services.risk.consumer import LedgerEventConsumer
+from services.risk.feature_windows import FeatureWindows
+from services.risk.recorder import AssessmentRecorder
+from services.risk.service import RiskService
+from services.risk.service_cases import CaseService, LedgerReviews
+from services.risk.service_rules import RulesAndListsService
+from services.risk.store import ListStore, RuleStore
+from services.risk.store_assessments import AssessmentStore
+from services.risk.store_cases import AmlReportStore, CaseStore
+
+
+@dataclass
+class RiskApp:
+    runtime: Runtime
+    config: RiskConfig
+    ledger: LedgerReviews
+    models: AnomalyModels = field(default_factory=AnomalyModels)
+
+    def __post_init__(self) -> None:
+        runtime = self.runtime
+        windows = FeatureWindows(lambda: runtime.redis)
+        assessments = AssessmentStore(lambda: runtime.pool)
+        rules = RuleStore(lambda: runtime.pool)
+        lists = ListStore(lambda: runtime.pool)
+        cases = CaseStore(lambda: runtime.pool)
+        reports = AmlReportStore(lambda: runtime.pool)
+        self.recorder = AssessmentRecorder(assessments)
+        self.risk = RiskService(
+            self.config,
+            windows=windows,
+            rules=rules,
+            lists=lists,
+            assessments=assessments,
+            recorder=self.recorder,
+            cases=cases,
+            models=self.models,
+        )
+        self.rules_and_lists = RulesAndListsService(
+            windows=windows, rules=rules, lists=lists, assessments=assessments
+        )
+        self.cases = CaseService(self.config, cases=cases, reports=reports, ledger=self.ledger, windows=windows)
+
+    def consumer(self) -> LedgerEventConsumer:
+        return LedgerEventConsumer(self.config, self.runtime.redis, self.cases)
+
+    def background_jobs(self) -> Sequence[BackgroundJob]:
+        return [self.recorder.run(), self.consumer().run()]

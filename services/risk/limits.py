@@ -1,0 +1,78 @@
+"""Every bound the risk service enforces, with its unit. Import-time asserts check how they relate."""
+
+from __future__ import annotations
+
+# --- Assess ---
+AMOUNT_MINOR_MAX = 10**15
+ID_LENGTH_MAX = 128
+IP_ADDRESS_LENGTH_MAX = 64
+# Assessment ids replayed within this window return the first decision (the ledger retries within seconds).
+ASSESSMENT_IDEMPOTENCY_TTL_S = 7 * 24 * 3600
+
+# --- Feature windows (bucketed sliding windows: a window covers the last N whole buckets) ---
+WINDOW_1M_BUCKET_S = 10
+WINDOW_1H_BUCKET_S = 300
+WINDOW_24H_BUCKET_S = 3600
+# Ring sizes: more slots than buckets per window, so the oldest slot in use is never overwritten.
+WINDOW_1M_SLOTS = 8
+WINDOW_1H_SLOTS = 14
+WINDOW_24H_SLOTS = 26
+DAY_S = 24 * 3600
+# Per-entity feature keys live this long after the last write (dormancy needs long memory).
+FEATURE_KEY_TTL_S = 400 * DAY_S
+# Event dedup keys: longer than any redelivery of a stream entry.
+EVENT_DEDUP_TTL_S = 7 * DAY_S
+# The amount z-score needs this many earlier outflows before it means anything.
+ZSCORE_HISTORY_MIN = 5
+
+# --- Rules ---
+RULES_DOCUMENT_BYTES_MAX = 256 * 1024
+RULES_COUNT_MAX = 200
+RULE_CONDITION_DEPTH_MAX = 6
+RULE_CONDITIONS_PER_GROUP_MAX = 50
+RULE_LIST_VALUES_MAX = 10_000
+RULE_ID_LENGTH_MAX = 64
+REASON_CODE_LENGTH_MAX = 64
+SCORE_MAX = 100
+# How long a replica trusts its cached rule set and lists without seeing the version key in Redis.
+RULES_CACHE_TTL_S = 30.0
+VERSION_KEY_TTL_S = DAY_S
+COMMENT_LENGTH_MAX = 1000
+
+# --- DryRun ---
+DRY_RUN_ASSESSMENTS_MAX = 100_000
+DRY_RUN_PAGE_ROWS = 5_000
+DRY_RUN_FLIPPED_SHOWN_MAX = 100
+
+# --- Lists ---
+LIST_VALUE_LENGTH_MAX = 128
+LIST_REASON_LENGTH_MAX = 500
+LIST_ENTRIES_CACHED_MAX = 100_000
+
+# --- Assessment recorder (asynchronous batched INSERTs) ---
+RECORDER_QUEUE_MAX = 10_000
+RECORDER_BATCH_MAX = 500
+RECORDER_FLUSH_INTERVAL_S = 0.05
+RECORDER_RETRY_BACKOFF_MAX_S = 2.0
+
+# --- Cases ---
+CASE_NOTE_LENGTH_MAX = 2000
+LEDGER_CALL_DEADLINE_S = 2.0
+LEDGER_CALL_ATTEMPTS_MAX = 3
+
+# --- Event consumer ---
+CONSUMER_BATCH_MAX = 200
+CONSUMER_BLOCK_MS = 1000
+# Entries another consumer took but did not acknowledge for this long are claimed (it probably died).
+CONSUMER_CLAIM_IDLE_MS = 60_000
+CONSUMER_BACKOFF_MAX_S = 5.0
+
+# --- Online model ---
+ANOMALY_MODELS_MAX = 1_000
+ANOMALY_WARMUP_SAMPLES = 50
+
+assert WINDOW_1M_SLOTS > 60 // WINDOW_1M_BUCKET_S
+assert WINDOW_1H_SLOTS > 3600 // WINDOW_1H_BUCKET_S
+assert WINDOW_24H_SLOTS > DAY_S // WINDOW_24H_BUCKET_S
+assert DRY_RUN_FLIPPED_SHOWN_MAX <= DRY_RUN_ASSESSMENTS_MAX
+assert RECORDER_BATCH_MAX <= RECORDER_QUEUE_MAX
