@@ -1,0 +1,147 @@
+"""Events: a posted transfer's event reaches the Redis Stream through the outbox relay, in per-account order, and
+the relay catches up after a Redis outage (a TCP proxy in front of the real Redis is closed and reopened)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from services.kit.outbox import OutboxRelay, decode_entry
+from services.ledger.events import LEDGER_EVENTS_STREAM
+from tests.integration.ledger.conftest import LedgerHarness
+from wallet.ledger.v1 import ledger_events_pb2
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 15.0
+
+
+class RedisProxy:
+    """Forwards TCP to Redis; ``close`` is an outage, ``open`` brings the same port back."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        self._writers |= {writer, upstream_writer}
+        tasks = {
+            asyncio.create_task(_pipe(reader, upstream_writer)),
+            asyncio.create_task(_pipe(upstream_reader, writer)),
+        }
+        self._pipes |= tasks
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pipes -= tasks
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            writer.close()
+
+
+async def _posted_events(
+    client: redis_asyncio.Redis, transfer_ids: set[str]
+) -> list[ledger_events_pb2.TransferPosted]:
+    found: dict[str, ledger_events_pb2.TransferPosted] = {}
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while len(found) < len(transfer_ids) and asyncio.get_running_loop().time() < deadline:
+        entries = await client.xrange(LEDGER_EVENTS_STREAM, "-", "+")
+        ordered: list[ledger_events_pb2.TransferPosted] = []
+        for _, fields in entries:
+            envelope = decode_entry(fields)
+            if envelope.event_type != ledger_events_pb2.TransferPosted.DESCRIPTOR.full_name:
+                continue
+            posted = ledger_events_pb2.TransferPosted()
+            envelope.payload.Unpack(posted)
+            if posted.transfer.transfer_id in transfer_ids:
+                ordered.append(posted)
+        found = {p.transfer.transfer_id: p for p in ordered}
+        if len(found) < len(transfer_ids):
+            await asyncio.sleep(0.1)
+    return ordered if len(found) == len(transfer_ids) else []
+
+
+@pytest.fixture
+async def stream_client(ledger: LedgerHarness) -> AsyncIterator[redis_asyncio.Redis]:
+    client = redis_asyncio.Redis.from_url(ledger.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_posted_transfer_event_arrives_in_account_order_and_after_an_outage(
+    ledger: LedgerHarness, stream_client: redis_asyncio.Redis
+) -> None:
+    target = urlsplit(ledger.redis_url)
+    proxy = RedisProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.open()
+    relay_redis = redis_asyncio.Redis(
+        host="127.0.0.1", port=proxy.port, socket_timeout=1.0, socket_connect_timeout=1.0
+    )
+    relay = asyncio.create_task(
+        OutboxRelay("ledger-test", ledger.app.runtime.pool, relay_redis, poll_interval_s=0.05).run()
+    )
+    try:
+        account, other = await ledger.open(), await ledger.open()
+        await ledger.fund(account, 1_000)
+        first = [await ledger.transfer(account, other, n) for n in (1, 2, 3)]
+        events = await _posted_events(stream_client, {t.transfer_id for t in first})
+        assert [e.transfer.transfer_id for e in events] == [t.transfer_id for t in first]
+        assert [e.sequence for e in events] == sorted(e.sequence for e in events)
+        assert events[0].posted_amount.amount_minor == 1
+
+        await proxy.close()
+        during = [await ledger.transfer(account, other, n) for n in (4, 5)]
+        async with ledger.app.runtime.pool.acquire() as connection:
+            waiting = await connection.fetchval("SELECT count(*) FROM outbox")
+        assert waiting >= len(during)
+        await proxy.open()
+        caught_up = await _posted_events(stream_client, {t.transfer_id for t in during})
+        assert [e.transfer.transfer_id for e in caught_up] == [t.transfer_id for t in during]
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await relay_redis.aclose()
+        with contextlib.suppress(AssertionError):
+            await proxy.close()
+
+
+async def test_event_id_is_unique_per_fact(ledger: LedgerHarness) -> None:
+    account, other = await ledger.open(), await ledger.open()
+    await ledger.fund(account, 10)
+    await ledger.transfer(account, other, 10, pending=True)
+    async with ledger.app.runtime.pool.acquire() as connection:
+        rows = await connection.fetch("SELECT event_id, partition_key FROM outbox WHERE partition_key = $1", account)
+    assert len(rows) >= 1
+    assert len({r["event_id"] for r in rows}) == len(rows)
