@@ -114,8 +114,8 @@ def test_daily_outflow_limit_counts_the_utc_day_and_resets() -> None:
 
 def test_frozen_and_currency_checks() -> None:
     payer, payee = _funded(100), _account()
+    frozen = freeze(payee, "x", NOW)
     with pytest.raises(AccountFrozen):
-        frozen = freeze(payee, "x", NOW)
         apply_transfer(ORG, _command(payer, frozen, 1), payer, frozen, created_by="t", now=NOW)
     usd = _account(currency="USD")
     with pytest.raises(CurrencyMismatch):
@@ -171,7 +171,8 @@ def test_parse_transfer_limits_and_same_account() -> None:
         reference="",
     )
     ok, violations = parse_transfer(amount=Money("EUR", limits.TRANSFER_AMOUNT_MINOR_MAX), **base)  # type: ignore[arg-type]
-    assert ok is not None and not violations
+    assert ok is not None
+    assert not violations
     _, violations = parse_transfer(amount=Money("EUR", limits.TRANSFER_AMOUNT_MINOR_MAX + 1), **base)  # type: ignore[arg-type]
     assert [v.field for v in violations] == ["amount.amount_minor"]
     with pytest.raises(SameAccount):
