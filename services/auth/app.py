@@ -1,0 +1,81 @@
+"""Wiring of one auth process: settings, store, key ring, brute-force guard, the use-case core, auth's own token
+verifier (reading its own key table, no RPC to itself), the servicer and the outbox relay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from services.auth import limits
+from services.auth.brute_force import LoginGuard
+from services.auth.config import AuthSettings
+from services.auth.core import AuthCore
+from services.auth.domain import Thresholds
+from services.auth.passwords import Passwords
+from services.auth.server import SERVICE_NAME, AuthServer
+from services.auth.signing import KeyRing, OwnJwksSource
+from services.auth.store import AuthStore
+from services.kit.grpc_server import Registration, Runtime
+from services.kit.outbox import OutboxRelay
+from services.kit.service_main import BackgroundJob
+from services.kit.tokens import TokenVerifier
+from wallet.auth.v1 import auth_service_pb2_grpc
+
+# Auth's own verifier reads a local table, so a new key id may be looked up often; still bounded.
+OWN_JWKS_REFRESH_MIN_INTERVAL_S = 1.0
+
+
+class AuthApplication:
+    def __init__(self, runtime: Runtime, settings: AuthSettings, *, clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.store = AuthStore(lambda: runtime.pool)
+        max_ttl_s = max(settings.access_token_ttl_s, limits.SERVICE_TOKEN_TTL_S, limits.STEP_UP_TOKEN_TTL_S)
+        self.key_ring = KeyRing(self.store, settings.master_key, clock=clock, max_token_ttl_s=max_ttl_s)
+        window_s = limits.BRUTE_FORCE_WINDOW_S
+        guard = LoginGuard(
+            lambda: runtime.redis,
+            self.store,
+            settings.master_key,
+            account=Thresholds(
+                settings.brute_force_delay_from_failures,
+                settings.brute_force_lock_at_failures,
+                settings.brute_force_lock_s,
+                window_s,
+            ),
+            source=Thresholds(
+                settings.source_delay_from_failures,
+                settings.source_lock_at_failures,
+                settings.brute_force_lock_s,
+                window_s,
+            ),
+            clock=clock,
+        )
+        self.verifier = TokenVerifier(
+            OwnJwksSource(lambda: self.key_ring),
+            audience=runtime.config.jwt_audience,
+            issuer=runtime.config.jwt_issuer,
+            refresh_min_interval_s=OWN_JWKS_REFRESH_MIN_INTERVAL_S,
+        )
+        self.core = AuthCore(
+            store=self.store,
+            settings=settings,
+            passwords=Passwords(
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            key_ring=self.key_ring,
+            guard=guard,
+            clock=clock,
+            issuer=runtime.config.jwt_issuer,
+            audience=runtime.config.jwt_audience,
+            keys_changed=self.verifier.refresh,
+        )
+
+    def registrations(self) -> list[Registration]:
+        # The typed stubs declare every RPC abstract; the unbuilt ones (devices, passkeys) are inherited on purpose.
+        servicer = AuthServer(self.core, self.verifier)  # type: ignore[abstract]
+        return [Registration(SERVICE_NAME, auth_service_pb2_grpc.add_AuthServiceServicer_to_server, servicer)]
+
+    def background_jobs(self) -> Sequence[BackgroundJob]:
+        return [OutboxRelay("auth", self.runtime.pool, self.runtime.redis).run()]

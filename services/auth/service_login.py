@@ -1,0 +1,305 @@
+"""Use cases of signing in: password login (with brute-force protection), the MFA second step, refresh-token
+rotation with reuse detection, and logout."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.auth import audit, domain, limits, totp
+from services.auth.brute_force import CounterKeys
+from services.auth.core import AuthCore, IssuedTokens
+from services.auth.domain import Organization, Principal, Status
+from services.auth.domain_records import MfaChallenge, Source
+from services.auth.proto_enums import kind_to_proto
+from services.auth.service import AuthTransaction
+from services.kit.errors import FieldViolation
+from services.kit.ids import parse_uuid, uuid7
+from wallet.auth.v1 import auth_events_pb2 as events
+
+# Keys of unknown organizations still get counters (so probing slugs is throttled too) under this stand-in id.
+UNKNOWN_ORGANIZATION = "unknown"
+
+
+class LoginOutcome(enum.Enum):
+    AUTHENTICATED = "authenticated"
+    MFA_REQUIRED = "mfa_required"
+    MFA_ENROLMENT_REQUIRED = "mfa_enrolment_required"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    outcome: LoginOutcome
+    tokens: IssuedTokens | None = None
+    challenge: MfaChallenge | None = None
+
+
+def _require(values: dict[str, str]) -> None:
+    domain.raise_if([FieldViolation(name, "is required") for name, value in values.items() if value == ""])
+
+
+async def login(
+    core: AuthCore, *, organization_slug: str, login_name: str, password: str, source: Source
+) -> LoginResult:
+    _require({"organization_slug": organization_slug, "login": login_name, "password": password})
+    async with core.store.transaction() as tx:
+        organization = await tx.get_organization_by_slug(organization_slug)
+        principal = None
+        if organization is not None:
+            principal = await tx.find_login(organization.organization_id, domain.normalize_email(login_name))
+    organization_key = organization.organization_id if organization is not None else UNKNOWN_ORGANIZATION
+    keys = core.guard.keys(organization_key, login_name, source.ip)
+    await core.guard.check(keys)
+    # Always one argon2 verification, against a dummy hash when the login is unknown: same cost either way.
+    password_hash = principal.password_hash if principal is not None and principal.kind != "service" else None
+    if not await core.verify_password(password_hash, password) or principal is None or organization is None:
+        await _failed(core, keys, organization, principal, source)
+        raise domain.InvalidCredentials()
+    if principal.status != Status.ACTIVE:
+        await _record_failure(core, organization, principal, events.LOGIN_FAILURE_REASON_DISABLED, source, 0)
+        raise domain.PrincipalDisabled()
+    await core.guard.clear(keys.account)
+    assert password_hash is not None
+    if core.passwords.needs_rehash(password_hash):
+        rehashed = await core.hash_password(password)
+        async with core.store.transaction() as tx:
+            await tx.set_password_hash(principal.principal_id, rehashed)
+    if principal.totp_enrolled:
+        return LoginResult(LoginOutcome.MFA_REQUIRED, challenge=await _challenge(core, principal, source))
+    enrolment_only = organization.policy.mfa_required
+    async with core.store.transaction() as tx:
+        tokens = await core.open_session(
+            tx,
+            principal,
+            amr=(domain.AMR_PASSWORD,),
+            source=source,
+            session_lifetime_s=organization.policy.session_max_lifetime_s,
+            enrolment_only=enrolment_only,
+        )
+        await _succeeded(core, tx, principal, tokens, (domain.AMR_PASSWORD,), source)
+    outcome = LoginOutcome.MFA_ENROLMENT_REQUIRED if enrolment_only else LoginOutcome.AUTHENTICATED
+    return LoginResult(outcome, tokens=tokens)
+
+
+async def _challenge(core: AuthCore, principal: Principal, source: Source) -> MfaChallenge:
+    now_s = core.clock()
+    challenge = MfaChallenge(
+        mfa_challenge_id=str(uuid7(int(now_s * 1000))),
+        organization_id=principal.organization_id,
+        principal_id=principal.principal_id,
+        device_id=source.device_id,
+        user_agent=source.user_agent[: limits.USER_AGENT_LENGTH_MAX],
+        source_ip=source.ip,
+        expires_at=now_s + limits.MFA_CHALLENGE_TTL_S,
+        failed_attempts=0,
+        used_at=None,
+    )
+    async with core.store.transaction() as tx:
+        await tx.insert_challenge(challenge)
+    return challenge
+
+
+async def _succeeded(
+    core: AuthCore,
+    tx: AuthTransaction,
+    principal: Principal,
+    tokens: IssuedTokens,
+    amr: tuple[str, ...],
+    source: Source,
+) -> None:
+    succeeded = events.LoginSucceeded(
+        principal_id=principal.principal_id,
+        principal_kind=kind_to_proto(principal.kind),
+        session_id=tokens.session_id,
+        amr=list(amr),
+        source=audit.event_source(source),
+    )
+    await audit.record(
+        tx,
+        succeeded,
+        organization_id=principal.organization_id,
+        principal_id=principal.principal_id,
+        now_s=core.clock(),
+        source=source,
+    )
+
+
+async def _record_failure(
+    core: AuthCore,
+    organization: Organization,
+    principal: Principal | None,
+    reason: events.LoginFailureReason.ValueType,
+    source: Source,
+    failures: int,
+) -> None:
+    principal_id = principal.principal_id if principal is not None else ""
+    failed = events.LoginFailed(
+        principal_id=principal_id, reason=reason, source=audit.event_source(source), consecutive_failures=failures
+    )
+    async with core.store.transaction() as tx:
+        await audit.record(
+            tx,
+            failed,
+            organization_id=organization.organization_id,
+            principal_id=principal_id,
+            now_s=core.clock(),
+            source=source,
+        )
+
+
+async def _failed(
+    core: AuthCore, keys: CounterKeys, organization: Organization | None, principal: Principal | None, source: Source
+) -> None:
+    outcome = await core.guard.record_failure(keys)
+    if organization is None:
+        return  # no tenant to audit for; the counters still count
+    await _record_failure(
+        core,
+        organization,
+        principal,
+        events.LOGIN_FAILURE_REASON_INVALID_CREDENTIALS,
+        source,
+        outcome.account.failures,
+    )
+    await _audit_lockouts(
+        core,
+        organization,
+        principal,
+        outcome.account_locked_now,
+        outcome.source_locked_now,
+        outcome.account.locked_until,
+        outcome.account.failures,
+        source,
+    )
+
+
+async def _audit_lockouts(
+    core: AuthCore,
+    organization: Organization,
+    principal: Principal | None,
+    account_locked: bool,
+    source_locked: bool,
+    locked_until: float | None,
+    failures: int,
+    source: Source,
+) -> None:
+    principal_id = principal.principal_id if principal is not None else ""
+    async with core.store.transaction() as tx:
+        for scope, locked in (
+            (events.LOCKOUT_SCOPE_PRINCIPAL, account_locked),
+            (events.LOCKOUT_SCOPE_SOURCE, source_locked),
+        ):
+            if not locked:
+                continue
+            until = Timestamp()
+            until.FromNanoseconds(int((locked_until or core.clock()) * 1e9))
+            locked_out = events.PrincipalLockedOut(
+                principal_id=principal_id,
+                scope=scope,
+                source=audit.event_source(source),
+                locked_until=until,
+                failures=failures,
+            )
+            await audit.record(
+                tx,
+                locked_out,
+                organization_id=organization.organization_id,
+                principal_id=principal_id,
+                now_s=core.clock(),
+                source=source,
+            )
+
+
+async def verify_second_factor(
+    core: AuthCore, tx: AuthTransaction, principal: Principal, *, totp_code: str, recovery_code: str
+) -> bool:
+    """Checks a TOTP code (refusing one already used in its window) or consumes a recovery code."""
+    now_s = core.clock()
+    if recovery_code:
+        digest = core.recovery_hash.digest(totp.normalize_recovery_code(recovery_code))
+        used = await tx.use_recovery_code(principal.principal_id, digest, now_s)
+        if used:
+            change = events.MfaChanged(
+                principal_id=principal.principal_id,
+                change=events.MFA_CHANGE_RECOVERY_CODE_USED,
+                actor_principal_id=principal.principal_id,
+            )
+            await audit.record(
+                tx,
+                change,
+                organization_id=principal.organization_id,
+                principal_id=principal.principal_id,
+                now_s=now_s,
+            )
+        return used
+    sealed, _, _ = await tx.totp_secrets(principal.principal_id)
+    if sealed is None:
+        return False
+    secret = core.totp_sealer.open(sealed, principal.principal_id.encode()).decode()
+    step = totp.matching_step(secret, totp_code, now_s, principal.totp_last_step)
+    return step is not None and await tx.set_totp_last_step(principal.principal_id, step)
+
+
+@dataclass(frozen=True, slots=True)
+class MfaResult:
+    tokens: IssuedTokens
+    recovery_codes_left: int
+
+
+async def verify_mfa(
+    core: AuthCore, *, mfa_challenge_id: str, totp_code: str, recovery_code: str, source: Source
+) -> MfaResult:
+    violations: list[FieldViolation] = []
+    parse_uuid(mfa_challenge_id, "mfa_challenge_id", violations)
+    if totp_code == "" and recovery_code == "":
+        violations.append(FieldViolation("factor", "a totp_code or a recovery_code is required"))
+    domain.raise_if(violations)
+    now_s = core.clock()
+    async with core.store.transaction() as tx:
+        challenge = await tx.lock_challenge(mfa_challenge_id)
+        usable = (
+            challenge is not None
+            and challenge.used_at is None
+            and challenge.expires_at > now_s
+            and challenge.failed_attempts < limits.MFA_CHALLENGE_ATTEMPTS_MAX
+        )
+        if not usable or challenge is None:
+            raise domain.MfaChallengeInvalid()
+        principal = await tx.get_principal(challenge.organization_id, challenge.principal_id, for_update=True)
+        organization = await tx.get_organization(challenge.organization_id)
+        assert principal is not None
+        assert organization is not None
+        ok = principal.status == Status.ACTIVE and await verify_second_factor(
+            core, tx, principal, totp_code=totp_code, recovery_code=recovery_code
+        )
+        if ok:
+            await tx.finish_challenge(mfa_challenge_id, now_s)
+            amr = (domain.AMR_PASSWORD, domain.AMR_OTP)
+            session_source = Source(challenge.source_ip, challenge.user_agent, challenge.device_id)
+            tokens = await core.open_session(
+                tx,
+                principal,
+                amr=amr,
+                source=session_source,
+                session_lifetime_s=organization.policy.session_max_lifetime_s,
+                enrolment_only=False,
+            )
+            await _succeeded(core, tx, principal, tokens, amr, source)
+            left = await tx.recovery_codes_left(principal.principal_id)
+        else:
+            await tx.fail_challenge(mfa_challenge_id)
+    if not ok:
+        keys = core.guard.keys(principal.organization_id, principal.email or "", source.ip)
+        outcome = await core.guard.record_failure(keys)
+        await _record_failure(
+            core,
+            organization,
+            principal,
+            events.LOGIN_FAILURE_REASON_MFA_CODE_INVALID,
+            source,
+            outcome.account.failures,
+        )
+        raise domain.MfaCodeInvalid()
+    return MfaResult(tokens, left)
