@@ -125,8 +125,11 @@ class BlindIndexer:
         return hmac.new(self._ring.key(version), b"phone|" + e164.encode(), hashlib.sha256).digest()
 
     def lookup_indexes(self, current_version: int, e164: str) -> list[bytes]:
-        """The current version's index and the previous one's: lookups keep working while a reindex runs."""
-        versions = [v for v in (current_version, current_version - 1) if v in self._ring.keys]
+        """Indexes under the current version and its neighbours: lookups keep working while a reindex runs (rows
+        under the previous version), and while this replica's cached version lags a rotation that just started
+        (rows already under the next one)."""
+        candidates = (current_version, current_version - 1, current_version + 1)
+        versions = [v for v in candidates if v in self._ring.keys]
         return [self.index(version, e164) for version in versions]
 
     def request_digest(self, canonical: bytes) -> bytes:

@@ -16,7 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.contacts.crypto import BlindIndexer, Kms, data_key_aad, signing_key_aad
-from services.contacts.domain import Contact, KeyVersionUnavailable, phone_from_e164
+from services.contacts.domain import Contact, KeyRotationInProgress, KeyVersionUnavailable, phone_from_e164
 from services.contacts.domain_keys import KeyJob, KeyJobKind, KeyJobState, next_key_version
 from services.contacts.envelope import Envelope, decrypt_field
 from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
@@ -98,6 +98,9 @@ class KeysService:
             replayed = await tx.job_by_request(request_id)
             if replayed is not None:
                 return replayed
+            running = await tx.running_job()
+            if running is not None:
+                raise KeyRotationInProgress()
             kek_version, blind_version = await tx.key_versions()
             current = kek_version if kind is KeyJobKind.KEK_REWRAP else blind_version
             latest = await tx.job(kind, None)

@@ -20,6 +20,7 @@ from services.contacts.domain_cards import (
     CardSecret,
     CardSecretValue,
     generate_card,
+    validate_provided_card,
 )
 from services.contacts.domain_notifications import (
     TEMPLATE_PURPOSES,
@@ -214,8 +215,13 @@ class MessagesService:
         card_secret_id = parse_uuid(card_secret_id_text, "card_secret_id", violations)
         customer_id = parse_uuid(customer_id_text, "customer_id", violations)
         now = self._clock()
-        value: CardSecretValue | None = source.provided
-        if source.generate is not None:
+        value: CardSecretValue | None = None
+        if source.provided is not None:
+            provided = source.provided
+            value = validate_provided_card(
+                provided.card_number, provided.cvv, provided.expiry_month, provided.expiry_year, violations
+            )
+        elif source.generate is not None:
             bin_prefix, validity_months = source.generate
             value = generate_card(
                 bin_prefix or self._card_test_bin,
@@ -224,7 +230,7 @@ class MessagesService:
                 self._random_bytes(RANDOM_BYTES_NEEDED),
                 violations,
             )
-        elif source.provided is None:
+        else:
             violations.append(FieldViolation("source", "give generate or provided"))
         if violations:
             raise invalid(violations)

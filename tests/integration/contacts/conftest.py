@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,14 @@ async def start_vault(
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     return Vault(
-        server, app, config, url, run_dir, key, channel, contacts_service_pb2_grpc.ContactsServiceStub(channel),
+        server,
+        app,
+        config,
+        url,
+        run_dir,
+        key,
+        channel,
+        contacts_service_pb2_grpc.ContactsServiceStub(channel),
         str(uuid.uuid4()),
     )
 
@@ -124,13 +131,20 @@ async def stop_vault(vault: Vault, postgres_server_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def vault_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield tmp_path_factory.mktemp("contacts-run")
+def vault_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("contacts-run")
 
 
 @pytest.fixture(scope="module")
-async def vault(postgres_server_url: str, redis_server_url: str, vault_run_dir: Path) -> AsyncIterator[Vault]:
-    running = await start_vault(postgres_server_url, redis_server_url, vault_run_dir, vault_environ(vault_run_dir))
+def vault_keys(vault_run_dir: Path) -> dict[str, str]:
+    return vault_environ(vault_run_dir)
+
+
+@pytest.fixture(scope="module")
+async def vault(
+    postgres_server_url: str, redis_server_url: str, vault_run_dir: Path, vault_keys: dict[str, str]
+) -> AsyncIterator[Vault]:
+    running = await start_vault(postgres_server_url, redis_server_url, vault_run_dir, vault_keys)
     try:
         yield running
     finally:

@@ -46,7 +46,9 @@ async def test_store_normalises_and_masks(vault: Vault) -> None:
     assert contact.customer_id == customer
     assert contact.masked_phone_number == "+86 138****5678"
     assert contact.region_code == "CN"
-    fetched = await vault.stub.GetContact(pb.GetContactRequest(contact_id=contact.contact_id), metadata=vault.customer(customer))
+    fetched = await vault.stub.GetContact(
+        pb.GetContactRequest(contact_id=contact.contact_id), metadata=vault.customer(customer)
+    )
     assert fetched.contact.masked_phone_number == "+86 138****5678"
     assert fetched.contact.retain_until.seconds > 0
 
@@ -113,10 +115,14 @@ async def test_customers_and_tenants_see_only_their_own(vault: Vault) -> None:
     owner, stranger = str(uuid.uuid4()), str(uuid.uuid4())
     stored = await vault.stub.StoreContact(store_request("+49 1512 3456789", ""), metadata=vault.customer(owner))
     get = pb.GetContactRequest(contact_id=stored.contact.contact_id)
-    assert (await error_of(vault.stub.GetContact(get, metadata=vault.customer(stranger)))).code == grpc.StatusCode.NOT_FOUND
+    assert (
+        await error_of(vault.stub.GetContact(get, metadata=vault.customer(stranger)))
+    ).code == grpc.StatusCode.NOT_FOUND
     other_tenant = vault.token(org=str(uuid.uuid4()), roles=["owner"])
     assert (await error_of(vault.stub.GetContact(get, metadata=other_tenant))).code == grpc.StatusCode.NOT_FOUND
-    listed = await vault.stub.ListContacts(pb.ListContactsRequest(customer_id=owner), metadata=vault.customer(stranger))
+    listed = await vault.stub.ListContacts(
+        pb.ListContactsRequest(customer_id=owner), metadata=vault.customer(stranger)
+    )
     assert list(listed.contacts) == []
     staff = await vault.stub.GetContact(get, metadata=vault.member("support"))
     assert staff.contact.masked_phone_number.startswith("+49 ")
@@ -174,7 +180,9 @@ async def test_delete_tombstones_and_is_idempotent(vault: Vault) -> None:
     again = await vault.stub.DeleteContact(delete, metadata=vault.customer(customer))
     assert first.deleted_at == again.deleted_at
     get = pb.GetContactRequest(contact_id=stored.contact.contact_id)
-    assert (await error_of(vault.stub.GetContact(get, metadata=vault.customer(customer)))).code == grpc.StatusCode.NOT_FOUND
+    assert (
+        await error_of(vault.stub.GetContact(get, metadata=vault.customer(customer)))
+    ).code == grpc.StatusCode.NOT_FOUND
 
 
 async def test_reveal_needs_step_up_purpose_and_justification(vault: Vault) -> None:
