@@ -124,6 +124,7 @@ async def exercise_every_flow(vault: Vault) -> str:
     await vault.stub.CreateBackup(
         keys_pb.CreateBackupRequest(backup_id=str(uuid.uuid4())), metadata=vault.service("contacts.backups.admin")
     )
+    return customer
 
 
 async def postgres_text(database_url: str) -> str:
