@@ -198,8 +198,11 @@ class IdentityQueries:
     ) -> list[Principal]:
         # Keyset: (email, id) for members, id for the others; `after` is the last row's position.
         sort = "coalesce(email, ''), principal_id" if order_by_email else "principal_id"
+        # $7 (the email part of the cursor) is typed in both shapes so the statement always prepares.
         position = (
-            "(coalesce(email, ''), principal_id) > ($7, $8::uuid)" if order_by_email else "principal_id > $8::uuid"
+            "(coalesce(email, ''), principal_id) > ($7::text, $8::uuid)"
+            if order_by_email
+            else "($7::text IS NOT NULL AND principal_id > $8::uuid)"
         )
         rows = await self._connection.fetch(
             f"SELECT {_PRINCIPAL_COLUMNS} FROM principals WHERE organization_id = $1 AND kind = $2 "

@@ -15,8 +15,6 @@ import asyncpg
 import grpc
 import pytest
 
-from services.kit.status import ErrorDetails
-
 from devstack.databases import with_database
 from services.auth.__main__ import MIGRATIONS_DIR
 from services.auth.app import AuthApplication
@@ -24,6 +22,7 @@ from services.auth.config import load_auth_settings
 from services.kit.config import ServiceConfig
 from services.kit.grpc_server import Runtime, WalletServer
 from services.kit.migrations import apply_migrations
+from services.kit.status import ErrorDetails
 from services.kit.testing import config_for_tests
 from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc, auth_sessions_pb2
 
