@@ -9,6 +9,7 @@ from services.kit.grpc_server import Runtime
 from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.service import AccountService, utc_now
+from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
 from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
 from services.ledger.store import PostgresLedgerStore
@@ -36,3 +37,7 @@ class LedgerApp:
     @cached_property
     def integrity(self) -> IntegrityService:
         return IntegrityService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def fx(self) -> FxService:
+        return FxService(self.runtime.pool, self.store, self.clock)

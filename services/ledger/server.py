@@ -20,6 +20,9 @@ from wallet.ledger.v1 import (
     ledger_assets_pb2 as assets_pb2,
 )
 from wallet.ledger.v1 import (
+    ledger_fx_pb2 as fx_pb2,
+)
+from wallet.ledger.v1 import (
     ledger_integrity_pb2 as integrity_pb2,
 )
 from wallet.ledger.v1 import (
@@ -262,6 +265,41 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     ) -> integrity_pb2.CheckInvariantsResponse:
         report = await self._app.integrity.check_invariants(current_caller().organization_id)
         return wire.invariants_out(report)
+
+    # --- fx ---
+
+    async def SetFxRate(self, request: fx_pb2.SetFxRateRequest, context: Any) -> fx_pb2.SetFxRateResponse:
+        rate = await self._app.fx.set_rate(
+            current_caller(),
+            base=request.base_currency,
+            quote=request.quote_currency,
+            rate=request.rate,
+            valid_until=wire.timestamp_in(request.valid_until, request.HasField("valid_until")),
+            request_id=request.request_id,
+        )
+        return fx_pb2.SetFxRateResponse(fx_rate=wire.fx_rate_out(rate))
+
+    async def GetFxRate(self, request: fx_pb2.GetFxRateRequest, context: Any) -> fx_pb2.GetFxRateResponse:
+        rate = await self._app.fx.get_rate(current_caller(), base=request.base_currency, quote=request.quote_currency)
+        return fx_pb2.GetFxRateResponse(fx_rate=wire.fx_rate_out(rate))
+
+    async def QuoteExchange(self, request: fx_pb2.QuoteExchangeRequest, context: Any) -> fx_pb2.QuoteExchangeResponse:
+        quote = await self._app.fx.quote(
+            current_caller(),
+            quote_id=request.quote_id,
+            debit_account_id=request.debit_account_id,
+            credit_account_id=request.credit_account_id,
+            sell=wire.money_in(request.sell_amount, request.HasField("sell_amount")),
+            buy=wire.money_in(request.buy_amount, request.HasField("buy_amount")),
+            ttl_s=request.quote_ttl.seconds,
+        )
+        return fx_pb2.QuoteExchangeResponse(quote=wire.quote_out(quote))
+
+    async def Exchange(self, request: fx_pb2.ExchangeRequest, context: Any) -> fx_pb2.ExchangeResponse:
+        result = await self._app.fx.exchange(
+            current_caller(), exchange_id=request.exchange_id, quote_id=request.quote_id
+        )
+        return fx_pb2.ExchangeResponse(exchange=wire.exchange_out(result))
 
 
 def build_app(runtime: Runtime) -> LedgerApp:

@@ -11,13 +11,16 @@ from services.kit.errors import WalletError
 from services.ledger.currencies import Currency
 from services.ledger.domain_accounts import Account, Balances, Money
 from services.ledger.domain_transfers import Transfer
+from services.ledger.service_fx import ExchangeResult
 from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
 from services.ledger.service_transfers import BatchResult, Statement, TransferRequest, error_reason
+from services.ledger.store_fx import FxRate, Quote
 from services.ledger.store_transfers import BalanceAt
 from wallet.common.v1 import errors_pb2, money_pb2
 from wallet.ledger.v1 import (
     ledger_accounts_pb2,
     ledger_assets_pb2,
+    ledger_fx_pb2,
     ledger_integrity_pb2,
     ledger_statements_pb2,
     ledger_transfers_pb2,
@@ -216,4 +219,44 @@ def invariants_out(report: InvariantReport) -> ledger_integrity_pb2.CheckInvaria
             for finding in report.violations
         ],
         checked_at=timestamp_out(report.checked_at),
+    )
+
+
+def fx_rate_out(rate: FxRate) -> ledger_fx_pb2.FxRate:
+    return ledger_fx_pb2.FxRate(
+        base_currency=rate.base_currency,
+        quote_currency=rate.quote_currency,
+        rate=format(rate.rate.normalize(), "f"),
+        set_at=timestamp_out(rate.set_at),
+        set_by_principal_id=rate.set_by_principal_id,
+        valid_until=timestamp_out(rate.valid_until),
+    )
+
+
+def quote_out(quote: Quote) -> ledger_fx_pb2.ExchangeQuote:
+    return ledger_fx_pb2.ExchangeQuote(
+        quote_id=str(quote.quote_id),
+        debit_account_id=str(quote.debit_account_id),
+        credit_account_id=str(quote.credit_account_id),
+        sell_amount=money_out(quote.sell_currency, quote.sell_amount_minor),
+        buy_amount=money_out(quote.buy_currency, quote.buy_amount_minor),
+        rate=format(quote.rate.normalize(), "f"),
+        expires_at=timestamp_out(quote.expires_at),
+        created_at=timestamp_out(quote.created_at),
+    )
+
+
+def exchange_out(result: ExchangeResult) -> ledger_fx_pb2.Exchange:
+    quote = result.quote
+    return ledger_fx_pb2.Exchange(
+        exchange_id=str(result.record.exchange_id),
+        quote_id=str(quote.quote_id),
+        debit_account_id=str(quote.debit_account_id),
+        credit_account_id=str(quote.credit_account_id),
+        sell_amount=money_out(quote.sell_currency, quote.sell_amount_minor),
+        buy_amount=money_out(quote.buy_currency, quote.buy_amount_minor),
+        rate=format(quote.rate.normalize(), "f"),
+        sell_transfer_id=str(result.record.sell_transfer_id),
+        buy_transfer_id=str(result.record.buy_transfer_id),
+        created_at=timestamp_out(result.record.created_at),
     )
