@@ -45,7 +45,7 @@ def make_machine(ledger: LedgerHarness, loop: asyncio.AbstractEventLoop) -> type
             self.accounts = [run(lambda: ledger.open(org=self.org)) for _ in range(ACCOUNTS)]
             self.posted: dict[str, int] = {}
             for account in self.accounts:
-                run(lambda: ledger.fund(account, FUNDING_MINOR, org=self.org))
+                run(lambda account=account: ledger.fund(account, FUNDING_MINOR, org=self.org))  # type: ignore[misc]
                 self.posted[account] = FUNDING_MINOR
             self.held: dict[str, int] = dict.fromkeys(self.accounts, 0)
             self.holds: dict[str, tuple[str, str, int]] = {}
@@ -145,7 +145,7 @@ def make_machine(ledger: LedgerHarness, loop: asyncio.AbstractEventLoop) -> type
         @invariant()
         def ledger_matches_model_and_invariants_hold(self) -> None:
             for account in self.accounts:
-                balance = run(lambda: ledger.balance(account, org=self.org))
+                balance = run(lambda account=account: ledger.balance(account, org=self.org))  # type: ignore[misc]
                 assert balance.available.amount_minor == self._available(account)
                 assert balance.pending_debits_minor == self.held[account]
             report = run(
