@@ -28,11 +28,18 @@ from services.risk.config import RiskConfig
 from services.risk.consumer import LedgerEventConsumer
 from services.risk.ledger_client import GrpcLedgerReviews
 from wallet.common.v1 import money_pb2
-from wallet.ledger.v1 import ledger_approvals_pb2, ledger_events_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
+from wallet.ledger.v1 import (
+    ledger_approvals_pb2,
+    ledger_events_pb2,
+    ledger_service_pb2,
+    ledger_service_pb2_grpc,
+    ledger_transfers_pb2,
+)
 from wallet.risk.v1 import risk_service_pb2_grpc
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "risk" / "migrations"
-LEDGER = "wallet.ledger.v1.LedgerService"
+# Importing the service module registers its descriptor, whose method policies the kit interceptor reads.
+LEDGER = ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 
 
 @dataclass
@@ -85,6 +92,7 @@ class RiskStack:
     consumer: LedgerEventConsumer
     config: RiskConfig
     database_url: str
+    ledger_port: int
 
     @staticmethod
     def auth(token: str) -> tuple[tuple[str, str], ...]:
@@ -101,9 +109,10 @@ class RiskStack:
         device_id: str = "",
         event_id: uuid.UUID | None = None,
         currency: str = "EUR",
+        transfer_id: str = "",
     ) -> str:
         """XADDs a real TransferPosted envelope as the ledger's relay would; returns the transfer id."""
-        transfer_id = str(uuid.uuid4())
+        transfer_id = transfer_id or str(uuid.uuid4())
         moment = time.time() if posted_at_s is None else posted_at_s
         facts = ledger_events_pb2.TransferFacts(
             transfer_id=transfer_id,
@@ -214,6 +223,7 @@ async def risk_stack(risk_database: str, redis_server_url: str) -> AsyncIterator
             consumer=consumer,
             config=config,
             database_url=risk_database,
+            ledger_port=ledger_server.port,
         )
     finally:
         await channel.close()
@@ -221,3 +231,17 @@ async def risk_stack(risk_database: str, redis_server_url: str) -> AsyncIterator
         await ledger_server.stop()
         await redis.delete(config.ledger_events_stream)
         await redis.aclose()
+
+
+@pytest.fixture(scope="module")
+async def replica(risk_stack: RiskStack, redis_server_url: str) -> AsyncIterator[Any]:
+    """A stub for a second risk replica on the same database and Redis (rules and lists must reach it)."""
+    server, _ = await start_risk(
+        risk_stack.database_url, redis_server_url, risk_stack.tokens.key, risk_stack.ledger_port, risk_stack.config
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield risk_service_pb2_grpc.RiskServiceStub(channel)
+    finally:
+        await channel.close()
+        await server.stop()
