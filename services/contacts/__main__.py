@@ -1,7 +1,9 @@
 """``python -m services.contacts [serve|migrate]``.
 
-The vault's keys are read before anything else: a missing or malformed key stops the process with one line naming
-the variable (exit 2), never its value.
+The vault's keys are checked before anything else: a missing or malformed key stops the process with one line
+naming the variable (exit 2), and so does a key that does not fit the stored data (a wrong KEK or blind-index key,
+found by unwrapping one data key per KEK version and re-indexing one contact per index version). Key values are
+never printed.
 """
 
 from __future__ import annotations
@@ -9,18 +11,29 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.contacts.config import load_contacts_config
+import uvloop
+
+from services.contacts.config import ContactsConfig, load_contacts_config
+from services.contacts.key_check import check_configured_keys
 from services.contacts.server import ContactsApp
-from services.kit.config import ConfigError, Env
+from services.kit.config import ConfigError, Env, load_service_config
 from services.kit.service_main import EXIT_CONFIG, ServiceSpec, main
 
 
-def _spec() -> ServiceSpec | None:
+def _config() -> ContactsConfig | None:
     try:
         config = load_contacts_config(Path(Env().string("WALLET_RUN_DIR", ".run")))
+        if "migrate" not in sys.argv[1:]:
+            problems = uvloop.run(check_configured_keys(load_service_config("contacts"), config))
+            if problems:
+                raise ConfigError("; ".join(problems))
     except ConfigError as err:
         print(f"contacts: configuration error: {err}", file=sys.stderr)
         return None
+    return config
+
+
+def _spec(config: ContactsConfig) -> ServiceSpec:
     app = ContactsApp(config)
     return ServiceSpec(
         name="contacts",
@@ -31,5 +44,5 @@ def _spec() -> ServiceSpec | None:
 
 
 if __name__ == "__main__":
-    spec = _spec()
-    sys.exit(EXIT_CONFIG if spec is None else main(spec))
+    loaded = _config()
+    sys.exit(EXIT_CONFIG if loaded is None else main(_spec(loaded)))

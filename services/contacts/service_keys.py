@@ -16,7 +16,13 @@ from typing import Protocol
 from uuid import UUID
 
 from services.contacts.crypto import BlindIndexer, Kms, data_key_aad, signing_key_aad
-from services.contacts.domain import Contact, KeyRotationInProgress, KeyVersionUnavailable, phone_from_e164
+from services.contacts.domain import (
+    CiphertextInvalid,
+    Contact,
+    KeyRotationInProgress,
+    KeyVersionUnavailable,
+    phone_from_e164,
+)
 from services.contacts.domain_keys import KeyJob, KeyJobKind, KeyJobState, next_key_version
 from services.contacts.envelope import Envelope, decrypt_field
 from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
@@ -59,6 +65,10 @@ class KeysTx(Protocol):
     async def contacts_to_reindex(self, to_version: int, limit: int) -> list[Contact]: ...
 
     async def store_reindexed(self, rows: Sequence[tuple[UUID, UUID, bytes, int]]) -> None: ...
+
+    async def one_data_key_per_kek_version(self) -> list[tuple[UUID, UUID, int, bytes]]: ...
+
+    async def one_contact_per_blind_index_version(self) -> list[tuple[Contact, bytes]]: ...
 
 
 class KeysStore(Protocol):
@@ -141,6 +151,52 @@ class KeysService:
         if job is None:
             raise KeyJobNotFound()
         return job
+
+    async def check_keys(self) -> list[str]:
+        """Start-up check that the configured keys are the ones the vault's data was written with: one data key per
+        KEK version in use must unwrap, and one contact per blind-index version must re-index to its stored index.
+        Returns the problems (naming versions, never key material); empty when the keys fit."""
+        problems: list[str] = []
+        async with self._store.transaction() as tx:
+            for organization_id, customer_id, version, wrapped in await tx.one_data_key_per_kek_version():
+                try:
+                    await self._kms.unwrap(version, wrapped, data_key_aad(organization_id, customer_id, version))
+                except WalletError:
+                    problems.append(
+                        f"CONTACTS_KEK version {version} is missing or does not match the stored data keys"
+                    )
+            if problems:
+                return problems
+            for contact, stored_index in await tx.one_contact_per_blind_index_version():
+                stored = await tx.data_key(contact.organization_id, contact.customer_id)
+                assert stored is not None
+                assert stored[1] is not None
+                assert contact.phone_ciphertext is not None
+                data_key = await self._envelope.unwrap(
+                    contact.organization_id, contact.customer_id, stored[0], stored[1]
+                )
+                try:
+                    e164 = decrypt_field(
+                        data_key,
+                        contact.organization_id,
+                        CONTACT_TABLE,
+                        contact.contact_id,
+                        PHONE_FIELD,
+                        contact.phone_ciphertext,
+                    )
+                except CiphertextInvalid:
+                    # One damaged row says nothing about the keys (the KEK already unwrapped its data key).
+                    continue
+                if self._blind_version_of(stored_index, e164) is None:
+                    problems.append("CONTACTS_BLIND_INDEX_KEY does not match the stored blind indexes")
+                    break
+        return problems
+
+    def _blind_version_of(self, stored_index: bytes, e164: str) -> int | None:
+        for version in self._indexer.versions():
+            if self._indexer.index(version, e164) == stored_index:
+                return version
+        return None
 
     async def advance(self) -> bool:
         """Moves one batch of the running job; False when there is nothing to do. A failure marks the job FAILED

@@ -168,3 +168,19 @@ class KeyStatements:
                WHERE organization_id = $1 AND contact_id = $2""",
             rows,
         )
+
+    # --- start-up key check ---
+
+    async def one_data_key_per_kek_version(self) -> list[tuple[UUID, UUID, int, bytes]]:
+        rows = await self.connection.fetch(
+            """SELECT DISTINCT ON (kek_version) organization_id, customer_id, kek_version, wrapped_key FROM data_key
+               WHERE wrapped_key IS NOT NULL ORDER BY kek_version, organization_id, customer_id"""
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def one_contact_per_blind_index_version(self) -> list[tuple[Contact, bytes]]:
+        rows = await self.connection.fetch(
+            """SELECT DISTINCT ON (blind_index_version) * FROM contact WHERE deleted_at IS NULL
+               ORDER BY blind_index_version, organization_id, contact_id"""
+        )
+        return [(_contact(row), row["blind_index"]) for row in rows]

@@ -24,6 +24,7 @@ from services.kit.migrations import apply_migrations
 from services.kit.testing import SigningKey, config_for_tests, start_test_server, static_verifier
 from wallet.contacts.v1 import contacts_service_pb2_grpc
 
+RESOLVE_LIMIT_PER_MIN = 30
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "contacts" / "migrations"
 
 
@@ -38,7 +39,7 @@ def vault_environ(run_dir: Path, **extra: str) -> dict[str, str]:
         "CONTACTS_BLIND_INDEX_KEY": new_key(),
         "CONTACTS_BLIND_INDEX_KEY_V2": new_key(),
         "CONTACTS_BACKUP_KEY": new_key(),
-        "CONTACTS_RESOLVE_PER_CALLER_PER_MIN": "1000",
+        "CONTACTS_RESOLVE_PER_CALLER_PER_MIN": str(RESOLVE_LIMIT_PER_MIN),
         "CONTACTS_KEY_JOB_BATCH_SIZE": "2",
         "CONTACTS_SMS_OUTBOX": str(run_dir / "sms" / "outbox.jsonl"),
         "CONTACTS_BACKUP_DIR": str(run_dir / "backups"),

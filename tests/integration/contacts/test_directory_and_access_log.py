@@ -8,7 +8,7 @@ import asyncpg
 import grpc
 import pytest
 
-from tests.integration.contacts.conftest import Vault
+from tests.integration.contacts.conftest import RESOLVE_LIMIT_PER_MIN, Vault
 from tests.integration.contacts.test_contacts import error_of, store_request
 from wallet.contacts.v1 import contacts_access_log_pb2 as log_pb
 from wallet.contacts.v1 import contacts_contact_pb2 as pb
@@ -87,19 +87,21 @@ async def test_discoverability_needs_payee_lookup_purpose(vault: Vault) -> None:
 async def test_resolve_is_rate_limited_per_caller_without_the_number_in_redis(
     vault: Vault, redis_client: object
 ) -> None:
-    caller = vault.service(DIRECTORY)
-    # The module's server allows 1,000 per caller per minute; a fresh caller id gets its own window.
+    # A fresh caller id gets its own window. Windows are fixed minutes: if one ends mid-test the count restarts,
+    # so 2 * limit + 1 attempts always reach a refusal, and the first refusal comes after at least `limit` calls.
     caller = vault.token(pty="service", roles=[], scope=DIRECTORY, sub=f"svc-{uuid.uuid4()}")
     limited = None
-    for attempt in range(1_001):
+    for attempt in range(2 * RESOLVE_LIMIT_PER_MIN + 1):
         request = directory_pb.ResolvePhoneRequest(phone_number=f"+86 136 1235 {attempt:04d}")
-        try:
-            await vault.stub.ResolvePhone(request, metadata=caller)
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                limited = attempt
-                break
-    assert limited == 1_000
+        details = await error_of(vault.stub.ResolvePhone(request, metadata=caller))
+        if details.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            limited = attempt
+            assert details.reason == "RATE_LIMITED"
+            assert details.retry_after_s is not None
+            break
+        assert details.code == grpc.StatusCode.NOT_FOUND
+    assert limited is not None
+    assert limited >= RESOLVE_LIMIT_PER_MIN
     keys = [key.decode() for key in await redis_client.keys("contacts:resolve:*")]  # type: ignore[attr-defined]
     assert keys
     assert all("1361235" not in key and "+86" not in key for key in keys)

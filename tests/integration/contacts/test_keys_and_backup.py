@@ -4,7 +4,10 @@ failures as DATA_LOSS, and the backup/restore drill into a fresh database."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -12,6 +15,9 @@ import grpc
 import pytest
 
 from services.contacts.app import build_vault
+from services.contacts.crypto import BlindIndexer, KeyRing, LocalKms
+from services.contacts.service_keys import KeysService
+from services.contacts.store import PgVault
 from tests.integration.contacts.conftest import Vault, start_vault, stop_vault
 from tests.integration.contacts.test_contacts import error_of, store_request
 from tests.integration.contacts.test_directory_and_access_log import DIRECTORY, discoverable_contact
@@ -180,3 +186,57 @@ async def test_backup_restores_into_a_fresh_database(
         assert [v.field for v in outside.field_violations] == ["location"]
     finally:
         await stop_vault(restored_vault, postgres_server_url)
+
+
+async def test_start_up_key_check_names_a_wrong_kek_or_index_key(vault: Vault, vault_keys: dict[str, str]) -> None:
+    await vault.stub.StoreContact(store_request("+86 131 0000 0001", ""), metadata=vault.customer(str(uuid.uuid4())))
+    pool = vault.server.runtime.pool
+    right = KeysService(
+        PgVault(lambda: pool),
+        LocalKms(vault.config.kek_ring),
+        BlindIndexer(vault.config.blind_index_ring),
+        lambda: datetime.now(UTC),
+        10,
+    )
+    assert await right.check_keys() == []
+    wrong_kek = KeysService(
+        PgVault(lambda: pool),
+        LocalKms(KeyRing("CONTACTS_KEK", {1: os.urandom(32), 2: os.urandom(32)})),
+        BlindIndexer(vault.config.blind_index_ring),
+        lambda: datetime.now(UTC),
+        10,
+    )
+    problems = await wrong_kek.check_keys()
+    assert problems
+    assert problems[0].startswith("CONTACTS_KEK version")
+    wrong_index = KeysService(
+        PgVault(lambda: pool),
+        LocalKms(vault.config.kek_ring),
+        BlindIndexer(KeyRing("CONTACTS_BLIND_INDEX_KEY", {1: os.urandom(32)})),
+        lambda: datetime.now(UTC),
+        10,
+    )
+    assert await wrong_index.check_keys() == ["CONTACTS_BLIND_INDEX_KEY does not match the stored blind indexes"]
+
+
+async def test_process_refuses_to_start_without_its_keys(tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("CONTACTS_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.contacts",
+        env={
+            **environment,
+            "WALLET_RUN_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://127.0.0.1:1/x",
+            "REDIS_URL": "redis://127.0.0.1:1",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert (
+        stderr.decode().strip()
+        == "contacts: configuration error: CONTACTS_KEK (or CONTACTS_KEK_FILE) is required but not set"
+    )
