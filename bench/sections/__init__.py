@@ -3,6 +3,6 @@ sections it requires."""
 
 from __future__ import annotations
 
-from bench.sections import baseline
+from bench.sections import auth, baseline, contacts, ledger, risk
 
-__all__ = ["baseline"]
+__all__ = ["auth", "baseline", "contacts", "ledger", "risk"]
