@@ -1,0 +1,61 @@
+"""A real contacts server for the bench, in its own process: the service's own servicer, interceptors, Postgres and
+Redis, with a software signing key whose tokens it trusts (there is no auth service in the bench).
+
+``python -m bench.contacts_server`` reads ``DATABASE_URL``, ``REDIS_URL`` and the ``CONTACTS_*`` keys, starts on a
+free port, prints one JSON line ``{"port", "organization_id", "admin_token", "directory_token"}`` and serves until
+SIGTERM or stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+
+import uvloop
+
+from services.contacts.config import load_contacts_config
+from services.contacts.server import ContactsApp
+from services.kit.config import load_service_config
+from services.kit.testing import SigningKey, start_test_server, static_verifier
+
+TOKEN_LIFETIME_S = 3_600
+
+
+async def serve() -> None:
+    config = load_service_config("contacts")
+    app = ContactsApp(load_contacts_config(config.run_dir))
+    key = SigningKey()
+    server = await start_test_server(config, app.build, static_verifier(key))
+    organization_id = str(uuid.uuid4())
+    now = int(time.time())
+    admin = key.mint(org=organization_id, roles=["admin"], exp=now + TOKEN_LIFETIME_S)
+    directory = key.mint(
+        org=organization_id, pty="service", roles=[], scope="contacts.directory.read", exp=now + TOKEN_LIFETIME_S
+    )
+    print(
+        json.dumps(
+            {
+                "port": server.port,
+                "organization_id": organization_id,
+                "admin_token": admin,
+                "directory_token": directory,
+            }
+        ),
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_reader(sys.stdin.fileno(), stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    uvloop.run(serve())
