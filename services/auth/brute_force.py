@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis_asyncio
 from prometheus_client import Counter
 
-from services.auth import domain, limits
+from services.auth import domain
 from services.auth.domain import FailureCounter, Thresholds
 from services.auth.sealing import PURPOSE_COUNTERS, KeyedHash
 from services.auth.service import AuthStorePort
@@ -157,13 +157,3 @@ class LoginGuard:
     def _warn(self, op: str) -> None:
         REDIS_FALLBACKS.labels(op).inc()
         log.warning("Redis unreachable; brute-force counters served from Postgres", extra={"fields": {"op": op}})
-
-
-def thresholds_for_accounts(delay_from: int, lock_at: int, lock_s: int) -> Thresholds:
-    return Thresholds(delay_from_failures=delay_from, lock_at_failures=lock_at, lock_s=lock_s)
-
-
-def thresholds_for_sources(delay_from: int, lock_at: int, lock_s: int) -> Thresholds:
-    return Thresholds(
-        delay_from_failures=delay_from, lock_at_failures=lock_at, lock_s=lock_s, window_s=limits.BRUTE_FORCE_WINDOW_S
-    )

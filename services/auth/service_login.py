@@ -70,6 +70,7 @@ async def login(
         return LoginResult(LoginOutcome.MFA_REQUIRED, challenge=await _challenge(core, principal, source))
     enrolment_only = organization.policy.mfa_required
     async with core.store.transaction() as tx:
+        new_device = await _is_new_device(tx, principal, source)
         tokens = await core.open_session(
             tx,
             principal,
@@ -78,7 +79,7 @@ async def login(
             session_lifetime_s=organization.policy.session_max_lifetime_s,
             enrolment_only=enrolment_only,
         )
-        await _succeeded(core, tx, principal, tokens, (domain.AMR_PASSWORD,), source)
+        await _succeeded(core, tx, principal, tokens, (domain.AMR_PASSWORD,), source, new_device=new_device)
     outcome = LoginOutcome.MFA_ENROLMENT_REQUIRED if enrolment_only else LoginOutcome.AUTHENTICATED
     return LoginResult(outcome, tokens=tokens)
 
@@ -101,6 +102,10 @@ async def _challenge(core: AuthCore, principal: Principal, source: Source) -> Mf
     return challenge
 
 
+async def _is_new_device(tx: AuthTransaction, principal: Principal, source: Source) -> bool:
+    return source.device_id != "" and not await tx.device_seen(principal.principal_id, source.device_id)
+
+
 async def _succeeded(
     core: AuthCore,
     tx: AuthTransaction,
@@ -108,6 +113,8 @@ async def _succeeded(
     tokens: IssuedTokens,
     amr: tuple[str, ...],
     source: Source,
+    *,
+    new_device: bool,
 ) -> None:
     succeeded = events.LoginSucceeded(
         principal_id=principal.principal_id,
@@ -115,7 +122,24 @@ async def _succeeded(
         session_id=tokens.session_id,
         amr=list(amr),
         source=audit.event_source(source),
+        new_device=new_device,
     )
+    if new_device:
+        # A first sign-in from this device id: alerts (contacts) and risk consume this event.
+        first_seen = events.NewDeviceLogin(
+            principal_id=principal.principal_id,
+            principal_kind=kind_to_proto(principal.kind),
+            session_id=tokens.session_id,
+            source=audit.event_source(source),
+        )
+        await audit.record(
+            tx,
+            first_seen,
+            organization_id=principal.organization_id,
+            principal_id=principal.principal_id,
+            now_s=core.clock(),
+            source=source,
+        )
     await audit.record(
         tx,
         succeeded,
@@ -278,6 +302,7 @@ async def verify_mfa(
             await tx.finish_challenge(mfa_challenge_id, now_s)
             amr = (domain.AMR_PASSWORD, domain.AMR_OTP)
             session_source = Source(challenge.source_ip, challenge.user_agent, challenge.device_id)
+            new_device = await _is_new_device(tx, principal, session_source)
             tokens = await core.open_session(
                 tx,
                 principal,
@@ -286,7 +311,7 @@ async def verify_mfa(
                 session_lifetime_s=organization.policy.session_max_lifetime_s,
                 enrolment_only=False,
             )
-            await _succeeded(core, tx, principal, tokens, amr, source)
+            await _succeeded(core, tx, principal, tokens, amr, session_source, new_device=new_device)
             left = await tx.recovery_codes_left(principal.principal_id)
         else:
             await tx.fail_challenge(mfa_challenge_id)

@@ -57,6 +57,15 @@ class SessionQueries:
             ts(session.expires_at),
         )
 
+    async def device_seen(self, principal_id: str, device_id: str) -> bool:
+        """Whether any session of the principal was opened from this device id before."""
+        seen = await self._connection.fetchval(
+            "SELECT 1 FROM sessions WHERE principal_id = $1 AND device_id = $2 LIMIT 1",
+            uuid.UUID(principal_id),
+            device_id,
+        )
+        return seen is not None
+
     async def get_session(self, session_id: str, *, for_update: bool = False) -> Session | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._connection.fetchrow(

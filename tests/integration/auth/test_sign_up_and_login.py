@@ -139,3 +139,21 @@ async def test_devices_and_passkeys_stay_unimplemented(auth: RunningAuth) -> Non
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await auth.stub.ListDevices(auth_devices_pb2.ListDevicesRequest(), metadata=bearer(tenant.access_token))
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_first_login_from_a_device_is_an_event(auth: RunningAuth) -> None:
+    from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2
+
+    tenant = await sign_up(auth.stub)
+    request = auth_sessions_pb2.LoginRequest(
+        organization_slug=tenant.slug, login=tenant.owner_email, password=OWNER_PASSWORD, device_id="install-1"
+    )
+    first = await auth.stub.Login(request)
+    await auth.stub.Login(request)
+    claims = jwt.decode(first.tokens.access_token, options={"verify_signature": False})
+    assert claims["did"] == "install-1"
+    events = await auth.stub.ListAuditEvents(
+        auth_audit_pb2.ListAuditEventsRequest(event_type=auth_events_pb2.AUTH_EVENT_TYPE_NEW_DEVICE_LOGIN),
+        metadata=bearer(tenant.access_token),
+    )
+    assert [event.details["session_id"] for event in events.audit_events] == [first.tokens.session_id]
