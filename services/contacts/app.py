@@ -3,7 +3,7 @@ jobs of one process."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,7 +38,12 @@ class Vault:
 
 
 def build_vault(
-    runtime: Runtime, config: ContactsConfig, *, kms: Kms | None = None, sink: SmsSink | None = None
+    runtime: Runtime,
+    config: ContactsConfig,
+    *,
+    kms: Kms | None = None,
+    sink: SmsSink | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Vault:
     store = PgVault(lambda: runtime.pool)
     key_service = kms or LocalKms(config.kek_ring)
@@ -48,13 +53,13 @@ def build_vault(
         lambda: runtime.redis, config.resolve_per_caller_per_window, config.resolve_per_tenant_per_window
     )
     return Vault(
-        contacts=ContactsService(store, envelope, indexer, limiter, utc_now),
-        subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), utc_now),
+        contacts=ContactsService(store, envelope, indexer, limiter, clock),
+        subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), clock),
         messages=MessagesService(
-            store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), utc_now, config.card_test_bin
+            store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), clock, config.card_test_bin
         ),
-        keys=KeysService(store, key_service, indexer, utc_now, config.key_job_batch_size),
-        backups=BackupService(store, config.backup_ring, config.backup_dir, utc_now),
+        keys=KeysService(store, key_service, indexer, clock, config.key_job_batch_size),
+        backups=BackupService(store, config.backup_ring, config.backup_dir, clock),
     )
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from opentelemetry import trace
 
 from services.contacts.domain import ContactNotFound
+from services.contacts.domain_access_log import AccessAction, AccessLogEntry
 from services.kit.errors import FieldViolation, Unauthenticated, invalid
+from services.kit.ids import uuid7
 from services.kit.request_context import current_principal
 from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER, PRINCIPAL_KIND_SERVICE
 
@@ -66,3 +69,32 @@ def current_caller() -> Caller:
 def current_trace_id() -> str:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def access_entry(
+    caller: Caller,
+    action: AccessAction,
+    customer_id: UUID,
+    now: datetime,
+    *,
+    contact_id: UUID | None = None,
+    card_secret_id: UUID | None = None,
+    on_behalf_of: str = "",
+    reveal_purpose: int = 0,
+    justification: str = "",
+) -> AccessLogEntry:
+    """An access-log entry for what ``caller`` is doing now: who, why, when and the trace, never the value."""
+    return AccessLogEntry(
+        organization_id=caller.organization_id,
+        access_log_entry_id=uuid7(),
+        customer_id=customer_id,
+        contact_id=contact_id,
+        card_secret_id=card_secret_id,
+        action=action,
+        actor_principal_id=caller.principal_id,
+        on_behalf_of_principal_id=on_behalf_of,
+        reveal_purpose=reveal_purpose,
+        justification=justification,
+        trace_id=current_trace_id(),
+        occurred_at=now,
+    )

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from services.contacts.caller import Caller, current_trace_id
+from services.contacts.caller import Caller, access_entry
 from services.contacts.crypto import BlindIndexer
 from services.contacts.domain import (
     Contact,
@@ -45,7 +45,7 @@ from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encry
 from services.contacts.limits import DISCOVERABLE_ACCOUNTS_MAX, JUSTIFICATION_CHARS_MAX, JUSTIFICATION_CHARS_MIN
 from services.contacts.rate_limit import ResolveLimiter
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
-from services.kit.ids import parse_uuid, uuid7
+from services.kit.ids import parse_uuid
 from services.kit.paging import decode_page_token, encode_page_token, page_size
 
 CONTACT_TABLE = "contact"
@@ -222,34 +222,6 @@ class ContactsService:
         if contact.deleted_at is not None:
             raise ContactNotFound()
         return contact
-
-    def _entry(
-        self,
-        caller: Caller,
-        action: AccessAction,
-        customer_id: UUID,
-        now: datetime,
-        *,
-        contact_id: UUID | None = None,
-        card_secret_id: UUID | None = None,
-        on_behalf_of: str = "",
-        reveal_purpose: int = 0,
-        justification: str = "",
-    ) -> AccessLogEntry:
-        return AccessLogEntry(
-            organization_id=caller.organization_id,
-            access_log_entry_id=uuid7(),
-            customer_id=customer_id,
-            contact_id=contact_id,
-            card_secret_id=card_secret_id,
-            action=action,
-            actor_principal_id=caller.principal_id,
-            on_behalf_of_principal_id=on_behalf_of,
-            reveal_purpose=reveal_purpose,
-            justification=justification,
-            trace_id=current_trace_id(),
-            occurred_at=now,
-        )
 
     # --- use cases ----------------------------------------------------------------------------------------------
 
@@ -468,7 +440,7 @@ class ContactsService:
             check_reveal_purpose(reveal_purpose, contact.purposes)
             data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
             phone = self._decrypt_phone(data_key, contact)
-            entry = self._entry(
+            entry = access_entry(
                 caller,
                 AccessAction.REVEAL,
                 contact.customer_id,
@@ -542,7 +514,7 @@ class ContactsService:
         _, blind_version = await self._key_versions(self._store)
         indexes = self._indexer.lookup_indexes(blind_version, phone.e164)
         # The entry's subject is filled in by the statement from the row it finds; a miss writes nothing.
-        entry = self._entry(caller, AccessAction.RESOLVE, caller.organization_id, now, on_behalf_of=on_behalf_of)
+        entry = access_entry(caller, AccessAction.RESOLVE, caller.organization_id, now, on_behalf_of=on_behalf_of)
         found = await self._store.resolve_discoverable(caller.organization_id, indexes, entry)
         if found is None:
             raise ContactNotFound()

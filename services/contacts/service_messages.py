@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from services.contacts.caller import Caller, current_trace_id
+from services.contacts.caller import Caller, access_entry
 from services.contacts.crypto import BlindIndexer
 from services.contacts.domain import Contact, ContactNotFound, PurposeNotAllowed, SubjectErased, phone_from_e164
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry
@@ -34,7 +34,7 @@ from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.sms import SmsSink
 from services.contacts.store_secrets import NotificationRecord
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, NotFound, invalid
-from services.kit.ids import parse_uuid, uuid7
+from services.kit.ids import parse_uuid
 
 CARD_TABLE = "card_secret"
 
@@ -155,7 +155,9 @@ class MessagesService:
             if not await tx.insert_notification(caller.organization_id, record, contact.customer_id, now):
                 raise IdempotencyKeyReused("notification_id", "request (sent concurrently)")
             await tx.append_access(
-                _entry(caller, AccessAction.NOTIFICATION, contact.customer_id, now, contact_id=contact.contact_id)
+                access_entry(
+                    caller, AccessAction.NOTIFICATION, contact.customer_id, now, contact_id=contact.contact_id
+                )
             )
             # Inside the transaction: if the sink refuses, nothing is recorded and the caller retries with the same id.
             await self._sink.send(notification_id, e164, render(template, params))
@@ -294,7 +296,7 @@ class MessagesService:
                 data_key, caller.organization_id, CARD_TABLE, card_secret_id, "cvv", card.cvv_ciphertext
             )
             await tx.append_access(
-                _entry(
+                access_entry(
                     caller,
                     AccessAction.CARD_SECRET_REVEAL,
                     card.customer_id,
@@ -319,29 +321,3 @@ class MessagesService:
                 raise CardSecretNotFound()
             # Deleting twice returns the first deletion's time: the request id adds nothing a tombstone lacks.
             return await tx.tombstone_card(caller.organization_id, card_secret_id, now)
-
-
-def _entry(
-    caller: Caller,
-    action: AccessAction,
-    customer_id: UUID,
-    now: datetime,
-    *,
-    contact_id: UUID | None = None,
-    card_secret_id: UUID | None = None,
-    on_behalf_of: str = "",
-) -> AccessLogEntry:
-    return AccessLogEntry(
-        organization_id=caller.organization_id,
-        access_log_entry_id=uuid7(),
-        customer_id=customer_id,
-        contact_id=contact_id,
-        card_secret_id=card_secret_id,
-        action=action,
-        actor_principal_id=caller.principal_id,
-        on_behalf_of_principal_id=on_behalf_of,
-        reveal_purpose=0,
-        justification="",
-        trace_id=current_trace_id(),
-        occurred_at=now,
-    )

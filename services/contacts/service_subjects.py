@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from services.contacts.caller import Caller, current_trace_id
+from services.contacts.caller import Caller, access_entry
 from services.contacts.domain import Contact, ContactNotFound, phone_from_e164
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry, ChainVerdict, verify_chain
 from services.contacts.domain_cards import CardSecret
@@ -201,7 +201,7 @@ class SubjectsService:
                     )
                     masked.append(MaskedContact(contact, phone_from_e164(e164).masked))
             cards = await tx.cards_of_subject(caller.organization_id, customer_id)
-            entry = _entry(caller, AccessAction.EXPORT, customer_id, now)
+            entry = access_entry(caller, AccessAction.EXPORT, customer_id, now)
             await tx.append_access(entry)
             count = await tx.count_access(caller.organization_id, customer_id)
         return SubjectExport(customer_id, masked, cards, count, now, entry.access_log_entry_id)
@@ -228,7 +228,9 @@ class SubjectsService:
                 return replayed
             contacts_erased, cards_erased = await tx.erase_subject_rows(caller.organization_id, customer_id, now)
             await tx.erase_data_key(caller.organization_id, customer_id, now)
-            await tx.append_access(_entry(caller, AccessAction.ERASURE, customer_id, now, justification=reason_text))
+            await tx.append_access(
+                access_entry(caller, AccessAction.ERASURE, customer_id, now, justification=reason_text)
+            )
             receipt_id = uuid7()
             statement = json.dumps(
                 {
@@ -248,22 +250,3 @@ class SubjectsService:
             )
             await tx.insert_receipt(caller.organization_id, request_id, receipt)
             return receipt
-
-
-def _entry(
-    caller: Caller, action: AccessAction, customer_id: UUID, now: datetime, *, justification: str = ""
-) -> AccessLogEntry:
-    return AccessLogEntry(
-        organization_id=caller.organization_id,
-        access_log_entry_id=uuid7(),
-        customer_id=customer_id,
-        contact_id=None,
-        card_secret_id=None,
-        action=action,
-        actor_principal_id=caller.principal_id,
-        on_behalf_of_principal_id="",
-        reveal_purpose=0,
-        justification=justification,
-        trace_id=current_trace_id(),
-        occurred_at=now,
-    )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf.duration_pb2 import Duration
 
+from services.contacts.app import build_vault
 from services.contacts.domain_cards import luhn_valid
 from tests.integration.contacts.conftest import Vault
 from tests.integration.contacts.test_contacts import error_of, store_request
@@ -187,3 +190,28 @@ async def test_export_then_erase_then_export_returns_nothing(vault: Vault) -> No
     assert stored_again.reason == "SUBJECT_ERASED"
     verdict = await vault.stub.VerifyAccessLog(log_pb.VerifyAccessLogRequest(), metadata=vault.member("auditor"))
     assert verdict.intact
+
+
+async def test_retention_job_purges_expired_contacts_and_chainer_chains(vault: Vault) -> None:
+    customer = str(uuid.uuid4())
+    short = await vault.stub.StoreContact(
+        store_request("+86 135 7777 0001", "", retention=Duration(seconds=60)), metadata=vault.customer(customer)
+    )
+    kept = await vault.stub.StoreContact(store_request("+86 135 7777 0002", ""), metadata=vault.customer(customer))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    future = build_vault(vault.server.runtime, vault.config, clock=lambda: later)
+    assert await future.contacts.purge_expired(100) >= 1
+    gone = await error_of(
+        vault.stub.GetContact(
+            pb.GetContactRequest(contact_id=short.contact.contact_id), metadata=vault.customer(customer)
+        )
+    )
+    assert gone.code == grpc.StatusCode.NOT_FOUND
+    await vault.stub.GetContact(
+        pb.GetContactRequest(contact_id=kept.contact.contact_id), metadata=vault.customer(customer)
+    )
+    await vault.stub.ExportSubjectData(
+        subject_pb.ExportSubjectDataRequest(customer_id=customer), metadata=vault.customer(customer)
+    )
+    assert await future.subjects.chain_access_log(10) >= 1
+    assert await future.subjects.chain_access_log(10) == 0
