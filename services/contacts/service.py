@@ -235,9 +235,8 @@ class ContactsService:
         digest = self._indexer.request_digest(store_request_canonical(draft))
         now = self._clock()
         async with self._store.transaction() as tx:
-            existing = await tx.contact(caller.organization_id, draft.contact_id)
-            if existing is not None:
-                return await self._replayed_store(tx, caller, existing, draft, digest)
+            # Insert first and look only on a conflict: a replay is rare, a round trip per store is not. A replay
+            # that fails raises, so the data key it may have created for the named subject rolls back with it.
             _, blind_version = await self._key_versions(tx)
             data_key = await self._envelope.key_for_write(tx, caller.organization_id, customer_id, now)
             ciphertext = encrypt_field(
