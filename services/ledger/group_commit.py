@@ -1,8 +1,10 @@
 """Group commit: concurrent single-transfer calls of this process share one database transaction.
 
-The first call of a group waits at most ``window_s`` for company (or until ``size_max`` calls are queued); the group
-is then applied by ``commit_transfers`` in one transaction with array parameters, and each caller gets its own
-outcome: a declined transfer does not fail its neighbours (decisions are made per item under the row locks before
+At most ``concurrency`` groups commit at a time (every group of a tenant ends by locking the tenant's chain head, so
+more would only queue inside Postgres holding connections and row locks). While they commit, new calls queue up and
+form the next group, which starts as soon as a commit finishes; an idle committer waits at most ``window_s`` for
+company (or until ``size_max`` calls are queued). A group is applied by ``commit_transfers`` in one transaction with
+array parameters, and each caller gets its own outcome: a declined transfer does not fail its neighbours (decisions are made per item under the row locks before
 anything is written). A group that fails as a whole at the database (a unique violation when two replicas race on
 one transfer id, a constraint) is retried item by item, so one bad item cannot take the others down.
 """
@@ -31,6 +33,7 @@ class GroupCommitter:
         *,
         window_s: float = limits.GROUP_COMMIT_WINDOW_S,
         size_max: int = limits.GROUP_COMMIT_SIZE_MAX,
+        concurrency: int = limits.GROUP_COMMIT_CONCURRENCY,
     ) -> None:
         assert window_s >= 0
         assert size_max > 0
@@ -39,6 +42,8 @@ class GroupCommitter:
         self._clock = clock
         self._window_s = window_s
         self._size_max = size_max
+        self._concurrency = concurrency
+        self._committing = 0
         self._queue: list[tuple[TransferItem, asyncio.Future[Outcome]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -47,23 +52,30 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
         self._queue.append((item, future))
-        if len(self._queue) >= self._size_max:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window_s, self._flush)
+        if self._committing < self._concurrency:
+            if len(self._queue) >= self._size_max:
+                self._flush()
+            elif self._timer is None:
+                self._timer = loop.call_later(self._window_s, self._flush)
         return await future
 
     def _flush(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._committing >= self._concurrency or not self._queue:
+            return
         group, self._queue = self._queue[: self._size_max], self._queue[self._size_max :]
-        if self._queue:
-            self._timer = asyncio.get_running_loop().call_later(self._window_s, self._flush)
-        if group:
-            task = asyncio.get_running_loop().create_task(self._commit_group(group))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._committing += 1
+        task = asyncio.get_running_loop().create_task(self._commit_group(group))
+        self._tasks.add(task)
+        task.add_done_callback(self._committed)
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._committing -= 1
+        # Calls that queued while we committed form the next group at once: they have waited already.
+        self._flush()
 
     async def _commit_group(self, group: Sequence[tuple[TransferItem, asyncio.Future[Outcome]]]) -> None:
         items = [item for item, _ in group]

@@ -19,6 +19,8 @@ BATCH_TRANSFERS_MAX = 1_000
 # takes at most.
 GROUP_COMMIT_WINDOW_S = 0.001
 GROUP_COMMIT_SIZE_MAX = 256
+# Groups committing at once per process (see group_commit.py for why this is small).
+GROUP_COMMIT_CONCURRENCY = 2
 # A group that hits a unique violation (two replicas racing on one transfer id) is retried this often.
 GROUP_COMMIT_ATTEMPTS_MAX = 3
 

@@ -3,6 +3,7 @@ batches, statements and balances in the past, and the expiry sweep."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +28,7 @@ from services.ledger.commit import (
     commit_hold_transitions,
     commit_transfers,
 )
+from services.ledger.currencies import iso_currency
 from services.ledger.domain_accounts import Account, Money, signed_balance
 from services.ledger.domain_transfers import (
     HoldAction,
@@ -115,6 +117,8 @@ class TransferService:
         return command, violations
 
     async def _check_currency(self, caller: Caller, currency: str, field: str) -> None:
+        if iso_currency(currency) is not None:
+            return  # no round trip for the common case
         async with self._pool.acquire() as connection:
             if await self._store.currency(connection, caller.organization_id, currency) is None:
                 raise UnknownCurrency(field)
@@ -273,6 +277,13 @@ class TransferService:
             raise invalid(violations)
         assert batch is not None
         commands = [replace(c, batch_id=batch) for c in commands]
+        # A batch the client stops waiting for still finishes (or fails) as a whole, like a group-committed
+        # transfer: replaying the batch id then returns what happened.
+        return await asyncio.shield(self._commit_batch(caller, batch, commands, atomic))
+
+    async def _commit_batch(
+        self, caller: Caller, batch: uuid.UUID, commands: list[TransferCommand], atomic: bool
+    ) -> list[BatchResult]:
         fingerprint = _batch_fingerprint(commands, atomic)
         async with transaction(self._pool) as connection:
             stored = await self._store.find_batch(connection, caller.organization_id, batch)
