@@ -5,12 +5,34 @@ Used by the service modules inside their transactions; the KEK itself never leav
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from prometheus_client import Counter
+
 from services.contacts.crypto import Kms, data_key_aad, field_aad, new_data_key, open_sealed, seal
-from services.contacts.domain import SubjectErased
+from services.contacts.domain import CiphertextInvalid, SubjectErased
+
+log = logging.getLogger(__name__)
+
+# The alert: any increase means stored data or a key is wrong (tampering, a bad restore, a wrong KEK version).
+INTEGRITY_FAILURES = Counter(
+    "contacts_integrity_failures_total",
+    "Ciphertexts or wrapped keys that failed authentication, by kind.",
+    ["kind"],
+)
+
+
+def _integrity_failure(kind: str, organization_id: UUID, row_id: UUID, field: str) -> None:
+    INTEGRITY_FAILURES.labels(kind).inc()
+    log.error(
+        "stored ciphertext failed authentication",
+        extra={
+            "fields": {"kind": kind, "organization_id": str(organization_id), "row_id": str(row_id), "field": field}
+        },
+    )
 
 
 class DataKeyTx(Protocol):
@@ -28,7 +50,13 @@ class Envelope:
         self.kms = kms
 
     async def unwrap(self, organization_id: UUID, customer_id: UUID, kek_version: int, wrapped: bytes) -> bytes:
-        return await self.kms.unwrap(kek_version, wrapped, data_key_aad(organization_id, customer_id, kek_version))
+        try:
+            return await self.kms.unwrap(
+                kek_version, wrapped, data_key_aad(organization_id, customer_id, kek_version)
+            )
+        except CiphertextInvalid:
+            _integrity_failure("data_key", organization_id, customer_id, f"kek:{kek_version}")
+            raise
 
     async def existing_key(self, tx: DataKeyTx, organization_id: UUID, customer_id: UUID) -> bytes:
         """The subject's data key; SUBJECT_ERASED when it was shredded."""
@@ -58,4 +86,8 @@ def encrypt_field(data_key: bytes, organization_id: UUID, table: str, row_id: UU
 
 
 def decrypt_field(data_key: bytes, organization_id: UUID, table: str, row_id: UUID, field: str, sealed: bytes) -> str:
-    return open_sealed(data_key, sealed, field_aad(organization_id, table, row_id, field)).decode()
+    try:
+        return open_sealed(data_key, sealed, field_aad(organization_id, table, row_id, field)).decode()
+    except CiphertextInvalid:
+        _integrity_failure(table, organization_id, row_id, field)
+        raise

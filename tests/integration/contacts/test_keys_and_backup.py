@@ -16,6 +16,7 @@ import pytest
 
 from services.contacts.app import build_vault
 from services.contacts.crypto import BlindIndexer, KeyRing, LocalKms
+from services.contacts.envelope import INTEGRITY_FAILURES
 from services.contacts.service_keys import KeysService
 from services.contacts.store import PgVault
 from tests.integration.contacts.conftest import Vault, start_vault, stop_vault
@@ -107,7 +108,8 @@ async def test_rewrap_and_reindex_keep_reads_working_and_resume_after_restart(va
     await read_everything(vault, contacts, "+86 134 0000 0099")
 
 
-async def test_tampered_or_moved_ciphertext_is_data_loss(vault: Vault) -> None:
+async def test_tampered_or_moved_ciphertext_is_data_loss(vault: Vault, caplog: pytest.LogCaptureFixture) -> None:
+    failures_before = INTEGRITY_FAILURES.labels("contact")._value.get()
     customer = str(uuid.uuid4())
     first = await vault.stub.StoreContact(store_request("+86 133 0000 0001", ""), metadata=vault.customer(customer))
     second = await vault.stub.StoreContact(store_request("+86 133 0000 0002", ""), metadata=vault.customer(customer))
@@ -128,6 +130,8 @@ async def test_tampered_or_moved_ciphertext_is_data_loss(vault: Vault) -> None:
         )
     )
     assert (details.code, details.reason) == (grpc.StatusCode.DATA_LOSS, "CIPHERTEXT_INVALID")
+    assert INTEGRITY_FAILURES.labels("contact")._value.get() == failures_before + 1
+    assert any(record.getMessage() == "stored ciphertext failed authentication" for record in caplog.records)
 
 
 async def test_backup_restores_into_a_fresh_database(
