@@ -1,7 +1,7 @@
 """The only place with SQL: asyncpg queries behind ``AuthStore.transaction()``.
 
 ``AuthTx`` is one transaction; its queries are grouped by concept in the ``store_*`` modules (identity, sessions,
-keys, audit) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
+keys, audit, guards) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from services.auth.store_audit import AuditQueries
+from services.auth.store_guards import GuardQueries
 from services.auth.store_identity import IdentityQueries
 from services.auth.store_keys import KeyQueries
 from services.auth.store_sessions import SessionQueries
 from services.kit.db import transaction
 
 
-class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries):
+class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries, GuardQueries):
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 

@@ -1,5 +1,4 @@
-"""SQL for organizations, principals (members, customers, service accounts), their credentials, invitations,
-idempotency keys and the Postgres fallback of the brute-force counters."""
+"""SQL for organizations, principals (members, customers, service accounts), their credentials and invitations."""
 
 # Only constant column lists and fixed ORDER BY clauses are interpolated into SQL; values are always $n parameters.
 # ruff: noqa: S608
@@ -13,7 +12,6 @@ from typing import Any
 import asyncpg
 
 from services.auth.domain import (
-    FailureCounter,
     IdentityAlreadyExists,
     Organization,
     OrganizationPolicy,
@@ -353,57 +351,3 @@ class IdentityQueries:
             ts(now_s),
         )
         return None if row is None else (str(row[0]), str(row[1]))
-
-    # --- idempotency ------------------------------------------------------------------------------------------
-
-    async def claim_request(
-        self, organization_id: str, request_id: str, operation: str, target_id: str, digest: str
-    ) -> tuple[str, str, str] | None:
-        """Records the request id; returns the earlier (operation, target, digest) when it was already used."""
-        inserted = await self._connection.fetchval(
-            "INSERT INTO idempotency_keys (organization_id, request_id, operation, target_id, request_digest) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
-            uuid.UUID(organization_id),
-            uuid.UUID(request_id),
-            operation,
-            target_id,
-            digest,
-        )
-        if inserted is not None:
-            return None
-        row = await self._connection.fetchrow(
-            "SELECT operation, target_id, request_digest FROM idempotency_keys "
-            "WHERE organization_id = $1 AND request_id = $2",
-            uuid.UUID(organization_id),
-            uuid.UUID(request_id),
-        )
-        assert row is not None
-        return row[0], row[1], row[2]
-
-    # --- brute-force counters (fallback while Redis is down) --------------------------------------------------
-
-    async def get_failure_counter(self, counter_key: bytes, now_s: float) -> FailureCounter:
-        row = await self._connection.fetchrow(
-            "SELECT failures, next_allowed_at, locked_until FROM login_failure_counters "
-            "WHERE counter_key = $1 AND expires_at > $2",
-            counter_key,
-            ts(now_s),
-        )
-        if row is None:
-            return FailureCounter()
-        return FailureCounter(row[0], seconds_or_none(row[1]), seconds_or_none(row[2]))
-
-    async def put_failure_counter(self, counter_key: bytes, counter: FailureCounter, expires_at_s: float) -> None:
-        await self._connection.execute(
-            "INSERT INTO login_failure_counters (counter_key, failures, next_allowed_at, locked_until, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (counter_key) DO UPDATE SET failures = $2, "
-            "next_allowed_at = $3, locked_until = $4, expires_at = $5",
-            counter_key,
-            counter.failures,
-            ts_or_none(counter.next_allowed_at),
-            ts_or_none(counter.locked_until),
-            ts(expires_at_s),
-        )
-
-    async def delete_failure_counter(self, counter_key: bytes) -> None:
-        await self._connection.execute("DELETE FROM login_failure_counters WHERE counter_key = $1", counter_key)
