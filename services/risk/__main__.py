@@ -8,11 +8,14 @@ from pathlib import Path
 
 from services.kit.config import ConfigError, Env
 from services.kit.grpc_server import Registration, Runtime
+from services.kit.jwks import AuthServiceJwksSource
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.kit.tokens import TokenVerifier
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig, load_risk_config
 from services.risk.ledger_client import ClientCredentialsTokenSource, GrpcLedgerReviews
 from services.risk.server import registrations_for
+from services.risk.token_cache import CachingTokenVerifier
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -40,10 +43,24 @@ class RiskProcess:
         return self._app.background_jobs()
 
 
+def caching_verifier(runtime: Runtime) -> TokenVerifier:
+    config = runtime.config
+    return CachingTokenVerifier(
+        AuthServiceJwksSource(config.auth_addr),
+        audience=config.jwt_audience,
+        issuer=config.jwt_issuer,
+        refresh_min_interval_s=config.jwks_refresh_min_interval_s,
+    )
+
+
 def spec(env: Env) -> ServiceSpec:
     process = RiskProcess(load_risk_config(env), env)
     return ServiceSpec(
-        name="risk", migrations_dir=MIGRATIONS_DIR, build=process.build, background_jobs=process.background_jobs
+        name="risk",
+        migrations_dir=MIGRATIONS_DIR,
+        build=process.build,
+        verifier=caching_verifier,
+        background_jobs=process.background_jobs,
     )
 
 

@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from services.kit.errors import FailedPrecondition, FieldViolation, NotFound, invalid
 from services.kit.ids import parse_uuid
@@ -123,8 +123,13 @@ class AssessmentContext:
 
     def digest(self) -> str:
         """Identifies the content, so a reused assessment id with a different payment is detected."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        # Field by field rather than dataclasses.asdict (a deep copy): this runs on every Assess.
+        values = [getattr(self, name) for name in _CONTEXT_FIELDS]
+        canonical = json.dumps(values, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_CONTEXT_FIELDS = tuple(item.name for item in fields(AssessmentContext))
 
 
 def validate_context(assessment_id: str, context: AssessmentContext) -> uuid.UUID:

@@ -62,7 +62,7 @@ class RiskServer(risk_service_pb2_grpc.RiskServiceServicer):
     ) -> risk_assessments_pb2.AssessResponse:
         assessment_context = wire.context_from_proto(request.context)
         result = await self._app.risk.assess(_principal(), request.assessment_id, assessment_context)
-        return risk_assessments_pb2.AssessResponse(assessment=wire.assessment_to_proto(result, assessment_context))
+        return risk_assessments_pb2.AssessResponse(assessment=wire.assessment_to_proto(result, request.context))
 
     async def ListAssessments(
         self, request: risk_assessments_pb2.ListAssessmentsRequest, context: Any

@@ -98,7 +98,10 @@ def context_to_proto(context: AssessmentContext) -> risk_assessments_pb2.Assessm
     )
 
 
-def assessment_to_proto(result: AssessmentResult, context: AssessmentContext) -> risk_assessments_pb2.Assessment:
+def assessment_to_proto(
+    result: AssessmentResult, context: risk_assessments_pb2.AssessmentContext
+) -> risk_assessments_pb2.Assessment:
+    """``context`` as received (Assess echoes the request's) or rebuilt from a record."""
     assessment = risk_assessments_pb2.Assessment(
         assessment_id=result.assessment_id,
         decision=result.decision.value,  # type: ignore[arg-type]
@@ -108,7 +111,7 @@ def assessment_to_proto(result: AssessmentResult, context: AssessmentContext) ->
         case_id=result.case_id,
         anomaly_score=result.anomaly_score,
         anomaly_shadow=result.anomaly_shadow,
-        context=context_to_proto(context),
+        context=context,
         assessed_at=timestamp(result.assessed_at_s),
     )
     assessment.evaluation_duration.FromMicroseconds(result.evaluation_us)
@@ -116,7 +119,7 @@ def assessment_to_proto(result: AssessmentResult, context: AssessmentContext) ->
 
 
 def record_to_proto(record: AssessmentRecord) -> risk_assessments_pb2.Assessment:
-    return assessment_to_proto(record.result, record.context)
+    return assessment_to_proto(record.result, context_to_proto(record.context))
 
 
 def feature_to_proto(name: str, value: FeatureValue) -> risk_assessments_pb2.FeatureValue:

@@ -1,0 +1,83 @@
+"""A risk server for the bench, in its own process: ``python -m bench.risk_server --database-url ... --redis-url
+... --jwks-file ... --port-file ...``.
+
+It is the real service (same RiskApp, servicer, interceptors, caching token verifier, recorder and event consumer)
+with two differences
+from ``python -m services.risk``: tokens are verified against the JWKS file the bench wrote (there is no auth
+service in the bench), and it listens on a free port that it writes to ``--port-file``. Stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+import uvloop
+
+from services.kit.config import load_service_config
+from services.kit.grpc_server import Registration, Runtime, WalletServer
+from services.kit.migrations import apply_migrations
+from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER
+from services.kit.tokens import StaticJwksSource
+from services.risk.app import RiskApp
+from services.risk.config import RiskConfig
+from services.risk.ledger_client import GrpcLedgerReviews
+from services.risk.server import registrations_for
+from services.risk.token_cache import CachingTokenVerifier
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "risk" / "migrations"
+
+
+class _NoLedgerTokens:
+    """The bench resolves no cases; a ledger call would fail loudly rather than pretend."""
+
+    async def token_for(self, organization_id: str) -> str:
+        raise RuntimeError("the bench's risk server has no ledger")
+
+
+async def _serve(database_url: str, redis_url: str, keys: list[dict[str, str]], port_file: Path) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await apply_migrations(connection, MIGRATIONS, scope="risk")
+    finally:
+        await connection.close()
+    config = load_service_config(
+        "risk", {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "GRPC_PORT": "0", "METRICS_PORT": "0"}
+    )
+    verifier = CachingTokenVerifier(
+        StaticJwksSource(keys), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
+    )
+    runtime = Runtime(config=config, verifier=verifier)
+    app = RiskApp(runtime, RiskConfig(), GrpcLedgerReviews("127.0.0.1:1", _NoLedgerTokens()))
+    registrations: Sequence[Registration] = registrations_for(app)(runtime)
+    server = WalletServer(runtime, registrations)
+    await server.start()
+    for job in app.background_jobs():
+        runtime.background_tasks.append(asyncio.create_task(job))
+    await asyncio.to_thread(port_file.write_text, f"{server.port} {server.metrics_port}", encoding="utf-8")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.risk_server")
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--jwks-file", type=Path, required=True)
+    parser.add_argument("--port-file", type=Path, required=True)
+    args = parser.parse_args()
+    keys = json.loads(args.jwks_file.read_text(encoding="utf-8"))
+    uvloop.run(_serve(args.database_url, args.redis_url, keys, args.port_file))
+
+
+if __name__ == "__main__":
+    main()
