@@ -1,31 +1,65 @@
-"""``python -m gateway``: serve the gateway's HTTP side with uvicorn."""
+"""``python -m gateway``: the HTTP/JSON door (uvicorn), the gRPC pass-through and the metrics endpoint, in one
+process and one event loop. SIGTERM/SIGINT stop uvicorn (it finishes in-flight requests), then the gRPC server
+drains for ``DRAIN_GRACE_S``."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
+import uvloop
 
 from gateway.app import create_app
+from gateway.config import GatewayConfig, load_gateway_config
+from gateway.grpc_passthrough import start_grpc_server
+from gateway.runtime import build_runtime
 from services.kit.config import ConfigError, Env
 from services.kit.logs import setup_logging
+from services.kit.metrics import start_metrics_server
+from services.kit.telemetry import setup_telemetry
 
-DEFAULT_HTTP_PORT = 8080
+log = logging.getLogger("gateway")
+
+
+async def serve(config: GatewayConfig, drain_grace_s: float) -> None:
+    runtime = build_runtime(config)
+    grpc_server, grpc_port = await start_grpc_server(runtime, config.grpc_host, config.grpc_port)
+    metrics = start_metrics_server(config.grpc_host, config.metrics_port)
+    http = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime),
+            host=config.http_host,
+            port=config.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    log.info(
+        "gateway listening",
+        extra={"fields": {"http_port": config.http_port, "grpc_port": grpc_port, "metrics_port": metrics.port}},
+    )
+    try:
+        await http.serve()
+    finally:
+        await grpc_server.stop(drain_grace_s)
+        metrics.stop()
+        await runtime.close()
+        log.info("stopped")
 
 
 def main() -> int:
     env = Env()
     try:
-        host = env.string("GATEWAY_HTTP_HOST", "127.0.0.1")
-        port = env.port("GATEWAY_HTTP_PORT", DEFAULT_HTTP_PORT)
         setup_logging("gateway", env.string("LOG_LEVEL", "INFO"))
+        config = load_gateway_config()
+        drain_grace_s = env.number("DRAIN_GRACE_S", 10.0)
     except ConfigError as err:
         print(f"gateway: configuration error: {err}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
-        create_app(), host=host, port=port, log_config=None, access_log=False, loop="uvloop", lifespan="off"
-    )
-    uvicorn.Server(config).run()
+    setup_telemetry("gateway", env=env)
+    uvloop.run(serve(config, drain_grace_s))
     return 0
 
 
