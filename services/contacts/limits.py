@@ -17,6 +17,8 @@ PHONE_INPUT_CHARS_MAX = 64
 RESOLVE_WINDOW_S = 60
 RESOLVE_PER_CALLER_PER_WINDOW_DEFAULT = 120
 RESOLVE_PER_TENANT_PER_WINDOW_DEFAULT = 6_000
+# Misses are kept for enumeration forensics, then purged by the retention sweep.
+RESOLVE_MISS_RETENTION_DAYS = 30
 
 # Background jobs: batch sizes bound each transaction, intervals bound the idle polling.
 KEY_JOB_BATCH_SIZE_DEFAULT = 200

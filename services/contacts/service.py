@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -42,7 +42,12 @@ from services.contacts.domain import (
 )
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry
 from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encrypt_field
-from services.contacts.limits import DISCOVERABLE_ACCOUNTS_MAX, JUSTIFICATION_CHARS_MAX, JUSTIFICATION_CHARS_MIN
+from services.contacts.limits import (
+    DISCOVERABLE_ACCOUNTS_MAX,
+    JUSTIFICATION_CHARS_MAX,
+    JUSTIFICATION_CHARS_MIN,
+    RESOLVE_MISS_RETENTION_DAYS,
+)
 from services.contacts.rate_limit import ResolveLimiter
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
@@ -96,6 +101,8 @@ class ContactsTx(DataKeyTx, Protocol):
     async def append_access(self, entry: AccessLogEntry) -> None: ...
 
     async def expired_contacts(self, now: datetime, limit: int) -> list[Contact]: ...
+
+    async def purge_resolve_misses(self, before: datetime) -> int: ...
 
 
 class KeyVersionSource(Protocol):
@@ -526,6 +533,7 @@ class ContactsService:
             expired = await tx.expired_contacts(now, limit)
             for contact in expired:
                 await tx.tombstone_contact(contact.organization_id, contact.contact_id, now, erased=False)
+            await tx.purge_resolve_misses(now - timedelta(days=RESOLVE_MISS_RETENTION_DAYS))
         return len(expired)
 
 

@@ -244,6 +244,13 @@ class PgVaultTx(AccessLogStatements, SecretStatements, KeyStatements, BackupStat
         )
         return None if row is None else _contact(row)
 
+    async def purge_resolve_misses(self, before: datetime) -> int:
+        deleted = await self.connection.fetchval(
+            "WITH gone AS (DELETE FROM resolve_miss WHERE occurred_at < $1 RETURNING 1) SELECT count(*) FROM gone",
+            before,
+        )
+        return int(deleted)
+
     async def expired_contacts(self, now: datetime, limit: int) -> list[Contact]:
         rows = await self.connection.fetch(
             """SELECT * FROM contact WHERE deleted_at IS NULL AND retain_until <= $1
@@ -305,8 +312,9 @@ class PgVault:
     async def resolve_discoverable(
         self, organization_id: UUID, blind_indexes: Sequence[bytes], entry: AccessLogEntry
     ) -> Contact | None:
-        """One statement for hits and misses alike: find the discoverable contact by blind index and, only when
-        found, append the RESOLVE access-log entry with its subject (autocommit, no lock)."""
+        """One statement for hits and misses alike: find the discoverable contact by blind index and append either
+        the RESOLVE access-log entry (a hit, with its subject) or a ``resolve_miss`` row — one durable insert and
+        one commit either way (autocommit, no lock)."""
         row = await self.pool.fetchrow(
             """WITH hit AS (
                    SELECT * FROM contact WHERE organization_id = $1 AND blind_index = ANY($2::bytea[])
@@ -316,6 +324,10 @@ class PgVault:
                        card_secret_id, action, actor_principal_id, on_behalf_of_principal_id, reveal_purpose,
                        justification, trace_id, occurred_at)
                    SELECT $1, $3, hit.customer_id, hit.contact_id, NULL, $4, $5, $6, 0, '', $7, $8 FROM hit
+               ), missed AS (
+                   INSERT INTO resolve_miss (organization_id, actor_principal_id, on_behalf_of_principal_id,
+                       trace_id, occurred_at)
+                   SELECT $1, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM hit)
                )
                SELECT * FROM hit""",
             organization_id,

@@ -25,6 +25,7 @@ BACKUP_TABLES = (
     "erasure_receipt",
     "signing_key",
     "key_job",
+    "resolve_miss",
 )
 
 
@@ -61,10 +62,11 @@ class BackupStatements:
                     SELECT * FROM json_populate_recordset(NULL::{table}, $1::json)""",  # noqa: S608 -- constant table names
                 json.dumps(dump[table]),
             )
-        await self.connection.execute(
-            """SELECT setval(pg_get_serial_sequence('access_log', 'entry_number'),
-                   coalesce((SELECT max(entry_number) FROM access_log), 0) + 1, false)"""
-        )
+        for table, column in (("access_log", "entry_number"), ("resolve_miss", "miss_number")):
+            await self.connection.execute(
+                f"""SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
+                       coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)"""  # noqa: S608 -- constants
+            )
 
     async def record_backup(self, info: BackupInfo) -> None:
         await self.connection.execute(
