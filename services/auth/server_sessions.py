@@ -178,6 +178,7 @@ class SessionHandlers(HandlerBase):
             current_password=request.current_password,
             new_password=request.new_password,
             request_id=request.request_id,
+            source=self._source(context),
         )
         return credentials_pb.ChangePasswordResponse(revoked_session_count=revoked)
 

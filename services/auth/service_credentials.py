@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.auth import audit, domain, limits, totp
 from services.auth.core import AuthCore, caller
 from services.auth.domain import Principal, Status
+from services.auth.domain_records import Source
 from services.auth.passwords import password_problems
 from services.auth.service import AuthTransaction
 from services.auth.service_sessions import revoke_sessions
@@ -47,7 +48,9 @@ async def _mfa_changed(
     )
 
 
-async def change_password(core: AuthCore, *, current_password: str, new_password: str, request_id: str) -> int:
+async def change_password(
+    core: AuthCore, *, current_password: str, new_password: str, request_id: str, source: Source
+) -> int:
     me = caller()
     violations: list[FieldViolation] = []
     parse_uuid(request_id, "request_id", violations)
@@ -63,7 +66,11 @@ async def change_password(core: AuthCore, *, current_password: str, new_password
         domain.raise_if(violations, password_field="new_password")  # noqa: S106
         if await core.claim_request(tx, me.organization_id, request_id, "change_password", me.subject):
             return 0
+        # Counted like a failed login: a stolen access token must not allow guessing the password.
+        keys = core.guard.keys(me.organization_id, principal.email or "", source.ip)
+        await core.guard.check(keys)
         if not await core.verify_password(principal.password_hash, current_password):
+            await core.guard.record_failure(keys)
             raise domain.InvalidCredentials()
         await tx.set_password_hash(me.subject, await core.hash_password(new_password))
         revoked = await revoke_sessions(

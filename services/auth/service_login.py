@@ -17,6 +17,7 @@ from services.auth.proto_enums import kind_to_proto
 from services.auth.service import AuthTransaction
 from services.kit.errors import FieldViolation
 from services.kit.ids import parse_uuid, uuid7
+from services.kit.tokens import PRINCIPAL_KIND_SERVICE
 from wallet.auth.v1 import auth_events_pb2 as events
 
 # Keys of unknown organizations still get counters (so probing slugs is throttled too) under this stand-in id.
@@ -53,21 +54,25 @@ async def login(
     keys = core.guard.keys(organization_key, login_name, source.ip)
     await core.guard.check(keys)
     # Always one argon2 verification, against a dummy hash when the login is unknown: same cost either way.
-    password_hash = principal.password_hash if principal is not None and principal.kind != "service" else None
+    password_hash = (
+        principal.password_hash if principal is not None and principal.kind != PRINCIPAL_KIND_SERVICE else None
+    )
     if not await core.verify_password(password_hash, password) or principal is None or organization is None:
         await _failed(core, keys, organization, principal, source)
         raise domain.InvalidCredentials()
     if principal.status != Status.ACTIVE:
         await _record_failure(core, organization, principal, events.LOGIN_FAILURE_REASON_DISABLED, source, 0)
         raise domain.PrincipalDisabled()
-    await core.guard.clear(keys.account)
     assert password_hash is not None
     if core.passwords.needs_rehash(password_hash):
         rehashed = await core.hash_password(password)
         async with core.store.transaction() as tx:
             await tx.set_password_hash(principal.principal_id, rehashed)
     if principal.totp_enrolled:
+        # The account's failure counter is cleared only once the second factor is proven too: a known password
+        # must not reset the count of wrong MFA codes.
         return LoginResult(LoginOutcome.MFA_REQUIRED, challenge=await _challenge(core, principal, source))
+    await core.guard.clear(keys.account)
     enrolment_only = organization.policy.mfa_required
     async with core.store.transaction() as tx:
         new_device = await _is_new_device(tx, principal, source)
@@ -280,6 +285,14 @@ async def verify_mfa(
     if totp_code == "" and recovery_code == "":
         violations.append(FieldViolation("factor", "a totp_code or a recovery_code is required"))
     domain.raise_if(violations)
+    async with core.store.transaction() as tx:
+        peeked = await tx.lock_challenge(mfa_challenge_id)
+        owner = await tx.get_principal(peeked.organization_id, peeked.principal_id) if peeked else None
+    if owner is None:
+        raise domain.MfaChallengeInvalid()
+    # Wrong codes count against the account like wrong passwords, and a locked account cannot finish a login.
+    keys = core.guard.keys(owner.organization_id, owner.email or "", source.ip)
+    await core.guard.check(keys)
     now_s = core.clock()
     async with core.store.transaction() as tx:
         challenge = await tx.lock_challenge(mfa_challenge_id)
@@ -316,7 +329,6 @@ async def verify_mfa(
         else:
             await tx.fail_challenge(mfa_challenge_id)
     if not ok:
-        keys = core.guard.keys(principal.organization_id, principal.email or "", source.ip)
         outcome = await core.guard.record_failure(keys)
         await _record_failure(
             core,
@@ -327,4 +339,5 @@ async def verify_mfa(
             outcome.account.failures,
         )
         raise domain.MfaCodeInvalid()
+    await core.guard.clear(keys.account)
     return MfaResult(tokens, left)

@@ -141,6 +141,13 @@ async def step_up(core: AuthCore, *, totp_code: str, has_passkey: bool, source: 
     if me.kind == PRINCIPAL_KIND_SERVICE:
         raise FailedPrecondition("service accounts have no second factor")
     async with core.store.transaction() as tx:
+        owner = await tx.get_principal(me.organization_id, me.subject)
+    if owner is None:
+        raise domain.PrincipalDisabled()
+    # A stolen access token must not allow unlimited code guessing: step-up failures count like login failures.
+    keys = core.guard.keys(owner.organization_id, owner.email or "", source.ip)
+    await core.guard.check(keys)
+    async with core.store.transaction() as tx:
         principal = await tx.get_principal(me.organization_id, me.subject, for_update=True)
         if principal is None or principal.status != Status.ACTIVE:
             raise domain.PrincipalDisabled()
@@ -171,6 +178,7 @@ async def step_up(core: AuthCore, *, totp_code: str, has_passkey: bool, source: 
             source=source,
         )
     if not ok:
+        await core.guard.record_failure(keys)
         raise domain.MfaCodeInvalid()
     amr = tuple(dict.fromkeys((*(session.amr if session else (domain.AMR_PASSWORD,)), domain.AMR_OTP)))
     subject = domain.TokenSubject(

@@ -167,3 +167,26 @@ async def test_redis_down_falls_back_to_postgres_counters(auth_with_failing_redi
     finally:
         await connection.close()
     assert locked == 1
+
+
+async def test_wrong_mfa_codes_count_and_a_known_password_does_not_reset_them(auth: RunningAuth) -> None:
+    from tests.integration.auth.test_mfa import enrol_totp
+
+    tenant = await sign_up(auth.stub)
+    await enrol_totp(auth, tenant.access_token)
+    for failure in range(1, 11):
+        challenge = await attempt(auth, tenant, OWNER_PASSWORD, "198.51.100.5")
+        assert challenge.outcome == auth_sessions_pb2.LOGIN_OUTCOME_MFA_REQUIRED
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await auth.stub.VerifyMfa(
+                auth_sessions_pb2.VerifyMfaRequest(
+                    mfa_challenge_id=challenge.mfa_challenge.mfa_challenge_id, totp_code="000000"
+                ),
+                metadata=from_ip("198.51.100.5"),
+            )
+        assert error_of(raised).reason == "MFA_CODE_INVALID"
+        if failure >= 5:
+            auth.clock.advance(61)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await attempt(auth, tenant, OWNER_PASSWORD, "198.51.100.5")
+    assert error_of(raised).reason == "ACCOUNT_LOCKED"
