@@ -28,6 +28,7 @@ from services.auth.domain_tokens import (
     refusal_s,
 )
 from services.kit.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
@@ -109,6 +110,12 @@ class IdentityAlreadyExists(AlreadyExists):
 class SlugTaken(AlreadyExists):
     def __init__(self) -> None:
         super().__init__("this organization slug is taken", metadata={"field": "slug"})
+
+
+class ConcurrentCreate(Aborted):
+    def __init__(self) -> None:
+        # Two calls with the same client-chosen id raced; a retry replays the one that won.
+        super().__init__("a concurrent request created this resource; retry to get it")
 
 
 class InvitationInvalid(FailedPrecondition):

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.auth.domain import (
+    ConcurrentCreate,
     IdentityAlreadyExists,
     Organization,
     OrganizationPolicy,
@@ -82,6 +83,8 @@ class IdentityQueries:
                 ts(now_s),
             )
         except asyncpg.UniqueViolationError as err:
+            if err.constraint_name == "organizations_pkey":
+                raise ConcurrentCreate() from err
             raise SlugTaken() from err
 
     async def get_organization(self, organization_id: str) -> Organization | None:
@@ -135,7 +138,7 @@ class IdentityQueries:
             )
         except asyncpg.UniqueViolationError as err:
             if err.constraint_name == "principals_pkey":
-                raise
+                raise ConcurrentCreate() from err
             raise IdentityAlreadyExists() from err
 
     async def get_principal(
