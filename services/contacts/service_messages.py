@@ -3,6 +3,7 @@ gRPC) and card secrets (generated here, so the plaintext is born in the vault)."
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -31,10 +32,12 @@ from services.contacts.domain_notifications import (
 )
 from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encrypt_field
 from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
-from services.contacts.sms import SmsSink
+from services.contacts.sms import SmsSink, SmsSinkError
 from services.contacts.store_secrets import NotificationRecord
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, NotFound, invalid
 from services.kit.ids import parse_uuid
+
+log = logging.getLogger(__name__)
 
 CARD_TABLE = "card_secret"
 
@@ -77,6 +80,16 @@ class CardSource:
 
     generate: tuple[str, int] | None
     provided: CardSecretValue | None
+
+
+class SinkRefused(Exception):
+    """Internal: the sink refused; raised through the transaction so nothing is recorded."""
+
+    def __init__(self, contact_id: UUID, masked_phone_number: str, error_type: str) -> None:
+        super().__init__(error_type)
+        self.contact_id = contact_id
+        self.masked_phone_number = masked_phone_number
+        self.error_type = error_type
 
 
 class CardSecretNotFound(NotFound):
@@ -130,6 +143,26 @@ class MessagesService:
         assert notification_id is not None
         assert template is not None
         now = self._clock()
+        try:
+            return await self._send(caller, notification_id, contact_id, customer_id, template, params, now)
+        except SinkRefused as refused:
+            # Nothing was recorded (the transaction rolled back): a retry with the same id sends again.
+            log.warning("SMS sink refused a notification", extra={"fields": {"error": refused.error_type}})
+            failed = NotificationRecord(
+                notification_id, refused.contact_id, int(template), NotificationStatus.FAILED, None
+            )
+            return SentNotification(failed, refused.masked_phone_number)
+
+    async def _send(
+        self,
+        caller: Caller,
+        notification_id: UUID,
+        contact_id: UUID | None,
+        customer_id: UUID | None,
+        template: NotificationTemplate,
+        params: Mapping[str, str],
+        now: datetime,
+    ) -> SentNotification:
         async with self._store.transaction() as tx:
             existing = await tx.notification(caller.organization_id, notification_id)
             if existing is not None:
@@ -160,8 +193,12 @@ class MessagesService:
                 )
             )
             # Inside the transaction: if the sink refuses, nothing is recorded and the caller retries with the same id.
-            await self._sink.send(notification_id, e164, render(template, params))
-            return SentNotification(record, phone_from_e164(e164).masked)
+            masked = phone_from_e164(e164).masked
+            try:
+                await self._sink.send(notification_id, e164, render(template, params))
+            except (OSError, SmsSinkError) as err:
+                raise SinkRefused(contact.contact_id, masked, type(err).__name__) from None
+            return SentNotification(record, masked)
 
     async def _replayed(
         self, tx: MessagesTx, caller: Caller, existing: NotificationRecord, template: NotificationTemplate

@@ -14,8 +14,15 @@ from typing import Protocol
 from uuid import UUID
 
 
+class SmsSinkError(Exception):
+    """The provider refused or could not take the message; the caller may retry with the same notification id.
+    Its message must never contain the number or the text."""
+
+
 class SmsSink(Protocol):
-    async def send(self, notification_id: UUID, to_e164: str, body: str) -> None: ...
+    async def send(self, notification_id: UUID, to_e164: str, body: str) -> None:
+        """Hands the message over, or raises ``SmsSinkError`` (or ``OSError``)."""
+        ...
 
 
 class FileSmsSink:

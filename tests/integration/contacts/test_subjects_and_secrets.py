@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.duration_pb2 import Duration
 
 from services.contacts.app import build_vault
+from services.contacts.caller import Caller
 from services.contacts.domain_cards import luhn_valid
+from services.contacts.sms import SmsSinkError
 from tests.integration.contacts.conftest import Vault
 from tests.integration.contacts.test_contacts import error_of, store_request
 from wallet.contacts.v1 import contacts_access_log_pb2 as log_pb
@@ -215,3 +217,36 @@ async def test_retention_job_purges_expired_contacts_and_chainer_chains(vault: V
     )
     assert await future.subjects.chain_access_log(10) >= 1
     assert await future.subjects.chain_access_log(10) == 0
+
+
+class RefusingSink:
+    async def send(self, notification_id: uuid.UUID, to_e164: str, body: str) -> None:
+        raise SmsSinkError("provider unavailable")
+
+
+async def test_a_refused_notification_is_failed_and_can_be_retried(vault: Vault) -> None:
+    customer = str(uuid.uuid4())
+    stored = await vault.stub.StoreContact(store_request("+86 135 2222 5555", ""), metadata=vault.customer(customer))
+    refusing = build_vault(vault.server.runtime, vault.config, sink=RefusingSink())
+    caller = Caller(uuid.UUID(vault.organization_id), "svc-notifier", "service", None)
+    notification_id = str(uuid.uuid4())
+    params = {"time": "12:00"}
+    failed = await refusing.messages.send_notification(
+        caller,
+        notification_id,
+        stored.contact.contact_id,
+        "",
+        note_pb.NOTIFICATION_TEMPLATE_DEVICE_RESET_ALERT,
+        params,
+    )
+    assert failed.record.status == note_pb.NOTIFICATION_STATUS_FAILED
+    retried = await vault.stub.SendNotification(
+        note_pb.SendNotificationRequest(
+            notification_id=notification_id,
+            contact_id=stored.contact.contact_id,
+            notification_template=note_pb.NOTIFICATION_TEMPLATE_DEVICE_RESET_ALERT,
+            params=params,
+        ),
+        metadata=vault.service(NOTIFY),
+    )
+    assert retried.notification.status == note_pb.NOTIFICATION_STATUS_SENT
