@@ -190,3 +190,19 @@ async def test_wrong_mfa_codes_count_and_a_known_password_does_not_reset_them(au
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await attempt(auth, tenant, OWNER_PASSWORD, "198.51.100.5")
     assert error_of(raised).reason == "ACCOUNT_LOCKED"
+
+
+async def test_one_source_failing_on_many_accounts_is_slowed_down(auth: RunningAuth) -> None:
+    tenant = await sign_up(auth.stub)
+    ip = "198.51.100.6"
+    for index in range(50):  # SOURCE_DELAY_FROM_FAILURES, each on a different login (stuffing)
+        stuffed = Tenant(tenant.organization_id, tenant.slug, "", f"victim{index}@example.com", "", "")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await attempt(auth, stuffed, WRONG, ip)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await attempt(auth, tenant, OWNER_PASSWORD, ip)
+    details = error_of(raised)
+    assert details.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details.retry_after_s is not None
+    # The account itself is fine from elsewhere.
+    assert (await attempt(auth, tenant, OWNER_PASSWORD, "198.51.100.7")).tokens.access_token
