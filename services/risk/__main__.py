@@ -31,7 +31,7 @@ class RiskProcess:
     def build(self, runtime: Runtime) -> Sequence[Registration]:
         tokens = ClientCredentialsTokenSource(
             runtime.config.auth_addr,
-            self._env.string("RISK_CLIENT_ID", "risk"),
+            self._env.optional_string("RISK_CLIENT_ID") or "",
             self._env.secret("RISK_CLIENT_SECRET", required=False) or "",
         )
         self._app = RiskApp(runtime, self._config, GrpcLedgerReviews(self._config.ledger_addr, tokens))

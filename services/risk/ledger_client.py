@@ -48,6 +48,8 @@ class ClientCredentialsTokenSource:
         self._cache: dict[str, _CachedToken] = {}
 
     async def token_for(self, organization_id: str) -> str:
+        if not self._client_id or not self._client_secret:
+            raise LedgerUnavailable("RISK_CLIENT_ID and RISK_CLIENT_SECRET are not configured")
         cached = self._cache.get(organization_id)
         if cached is not None and cached.expires_at_s - TOKEN_REFRESH_MARGIN_S > time.time():
             return cached.token
@@ -99,6 +101,9 @@ class GrpcLedgerReviews:
         for attempt in range(1, limits.LEDGER_CALL_ATTEMPTS_MAX + 1):
             try:
                 token = await self._tokens.token_for(organization_id)
+            except grpc.aio.AioRpcError as err:
+                raise LedgerUnavailable(f"auth did not issue risk's service token: {err.code().name}") from err
+            try:
                 stub = ledger_service_pb2_grpc.LedgerServiceStub(self._open_channel())
                 await stub.ResolveTransferReview(
                     request,

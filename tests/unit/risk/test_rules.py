@@ -147,3 +147,17 @@ def test_missing_features_never_fire() -> None:
         {**BASE, "rules": [_rule("z", 50, {"feature": "account.amount_zscore", "op": "<", "value": 1})]}
     )
     assert compiled.evaluate({}).reason_codes == ()
+
+
+def test_the_readme_example_compiles() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "services" / "risk" / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    compiled = compile_document(example, RuleFormat.JSON)
+    assert [rule.reason_code for rule in compiled.rules] == [
+        "VELOCITY_1H",
+        "NEW_PAYEE_HIGH_AMOUNT",
+        "STRUCTURING_SUSPECTED",
+        "STEP_UP_FOR_AMOUNT",
+    ]
