@@ -101,13 +101,18 @@ class LoginGuard:
             raise domain.AccountLocked(longest)
 
     async def locked_until(self, keys: Sequence[bytes]) -> list[float | None]:
+        """Lock expiry of each account key (None when not locked): one pipelined Redis round trip for a page."""
         now_s = self._clock()
-        result: list[float | None] = []
-        for key in keys:
-            counter = await self._read(key)
-            locked = counter.locked_until if counter.locked_until and counter.locked_until > now_s else None
-            result.append(locked)
-        return result
+        try:
+            async with self._redis().pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hget(self._redis_key(key), "l")
+                values = await pipe.execute()
+            locks = [float(value) if value else None for value in values]
+        except REDIS_ERRORS:
+            self._warn("read")
+            locks = [(await self._read(key)).locked_until for key in keys]
+        return [until if until is not None and until > now_s else None for until in locks]
 
     # --- writes -----------------------------------------------------------------------------------------------
 

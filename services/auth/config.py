@@ -50,6 +50,7 @@ def load_auth_settings(environ: Mapping[str, str] | None = None) -> AuthSettings
     secret = env.secret(key_name)
     assert secret is not None  # required=True raises instead
     lock_at = env.integer("AUTH_LOCKOUT_FAILURES", limits.BRUTE_FORCE_LOCK_AT_FAILURES, min_value=2)
+    source_lock_at = env.integer("AUTH_SOURCE_LOCKOUT_FAILURES", limits.SOURCE_LOCK_AT_FAILURES, min_value=2)
     header = env.optional_string("AUTH_TRUSTED_CLIENT_IP_HEADER")
     return AuthSettings(
         master_key=decode_master_key(secret, key_name),
@@ -74,8 +75,13 @@ def load_auth_settings(environ: Mapping[str, str] | None = None) -> AuthSettings
         ),
         brute_force_lock_at_failures=lock_at,
         brute_force_lock_s=env.integer("AUTH_LOCKOUT_S", limits.BRUTE_FORCE_LOCK_S, min_value=1),
-        source_delay_from_failures=limits.SOURCE_DELAY_FROM_FAILURES,
-        source_lock_at_failures=limits.SOURCE_LOCK_AT_FAILURES,
+        source_delay_from_failures=env.integer(
+            "AUTH_SOURCE_DELAY_FROM_FAILURES",
+            limits.SOURCE_DELAY_FROM_FAILURES,
+            min_value=1,
+            max_value=source_lock_at - 1,
+        ),
+        source_lock_at_failures=source_lock_at,
         trusted_client_ip_header=header.lower() if header is not None else None,
         service_account_secret_overlap_s=env.integer(
             "AUTH_SERVICE_ACCOUNT_SECRET_OVERLAP_S", limits.SERVICE_ACCOUNT_SECRET_OVERLAP_S
