@@ -233,7 +233,7 @@ def _measure(
         )
         _wait_drained(metrics_port)
         ok = _ok_calls(metrics_port, method) - ok_before
-        created = asyncio.run(_transfer_count(database_url)) - count_before
+        created = _settled_transfer_count(database_url) - count_before
         print(f"  {method}: {result.requests_per_s:.0f} calls/s, {ok} OK on the server, {created} transfers written")
         # Every OK call (warm-up included) wrote its transfers, and nothing else was written.
         _expect(created, ok * items_per_call, method)
@@ -311,6 +311,19 @@ def _wait_drained(metrics_port: int) -> None:
             return
         time.sleep(DRAIN_POLL_S)
     raise BenchError(f"the ledger still had calls in flight {DRAIN_TIMEOUT_S:.0f} s after the load stopped")
+
+
+def _settled_transfer_count(database_url: str) -> int:
+    """The transfer count once it stops growing: a batch whose caller went away still commits (it is shielded)."""
+    previous = asyncio.run(_transfer_count(database_url))
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        time.sleep(DRAIN_SETTLE_S)
+        current = asyncio.run(_transfer_count(database_url))
+        if current == previous:
+            return current
+        previous = current
+    raise BenchError(f"the ledger was still writing transfers {DRAIN_TIMEOUT_S:.0f} s after the load stopped")
 
 
 def _ok_calls(metrics_port: int, method: str) -> int:

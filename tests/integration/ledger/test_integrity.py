@@ -102,3 +102,41 @@ async def _error(call: object) -> ErrorDetails:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call  # type: ignore[misc]
     return ErrorDetails.from_rpc_error(caught.value)
+
+
+async def test_periodic_invariant_job_exports_gauges(ledger: LedgerHarness) -> None:
+    from prometheus_client import REGISTRY
+
+    from services.ledger import jobs
+
+    org = str(uuid.uuid4())
+    account, other = await ledger.open(org=org), await ledger.open(org=org)
+    await ledger.fund(account, 50, org=org)
+    await ledger.transfer(account, other, 20, org=org)
+    await jobs.check_invariants_round(ledger.app)
+    # Other tests of this module break other tenants on purpose: compare against what the gauges said before.
+    violations_before = REGISTRY.get_sample_value(
+        "wallet_ledger_invariant_violations", {"kind": "debits_equal_credits"}
+    )
+    difference_before = REGISTRY.get_sample_value("wallet_ledger_debits_minus_credits_minor", {"currency": "EUR"})
+    assert violations_before is not None
+    assert difference_before is not None
+    async with ledger.app.runtime.pool.acquire() as connection:
+        await connection.execute(
+            "UPDATE accounts SET posted_debits_minor = posted_debits_minor + 7 WHERE organization_id = $1 AND account_id = $2",
+            uuid.UUID(org),
+            uuid.UUID(account),
+        )
+    try:
+        await jobs.check_invariants_round(ledger.app)
+        violations = REGISTRY.get_sample_value("wallet_ledger_invariant_violations", {"kind": "debits_equal_credits"})
+        difference = REGISTRY.get_sample_value("wallet_ledger_debits_minus_credits_minor", {"currency": "EUR"})
+        assert violations == violations_before + 1
+        assert difference == difference_before + 7
+    finally:
+        async with ledger.app.runtime.pool.acquire() as connection:
+            await connection.execute(
+                "UPDATE accounts SET posted_debits_minor = posted_debits_minor - 7 WHERE organization_id = $1 AND account_id = $2",
+                uuid.UUID(org),
+                uuid.UUID(account),
+            )
