@@ -102,7 +102,7 @@ class TokenSubject:
 
 
 # Scope of a token issued while the organization requires MFA and the principal has none yet: enrolment only.
-ENROLMENT_ONLY_SCOPES = ("auth.credentials.write",)
+ENROLMENT_ONLY_SCOPES = ("auth.credentials.write", "auth.sessions.read", "auth.sessions.write")
 
 
 def access_claims(

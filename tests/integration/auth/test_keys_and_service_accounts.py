@@ -17,6 +17,7 @@ from services.kit.outbox import decode_entry
 from services.kit.tokens import TokenVerifier
 from tests.integration.auth.conftest import RunningAuth, bearer, error_of, sign_up
 from wallet.auth.v1 import (
+    auth_audit_pb2,
     auth_events_pb2,
     auth_keys_pb2,
     auth_members_pb2,
@@ -174,6 +175,12 @@ async def test_events_reach_the_redis_stream(auth: RunningAuth, redis_server_url
     finally:
         await client.aclose()
     created = next(e for e in mine if e.event_type == "wallet.auth.v1.PrincipalCreated")
+    other = await sign_up(auth.stub)
+    theirs = await auth.stub.ListAuditEvents(
+        auth_audit_pb2.ListAuditEventsRequest(), metadata=bearer(other.access_token)
+    )
+    assert theirs.audit_events
+    assert tenant.owner_id not in {event.principal_id for event in theirs.audit_events}
     payload = auth_events_pb2.PrincipalCreated()
     assert created.payload.Unpack(payload)
     assert payload.principal_id == tenant.owner_id

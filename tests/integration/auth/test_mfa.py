@@ -149,6 +149,10 @@ async def test_mfa_required_forces_enrolment_at_next_login(auth: RunningAuth) ->
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await auth.stub.ListMembers(auth_members_pb2.ListMembersRequest(), metadata=bearer(restricted))
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    me = await auth.stub.GetCurrentPrincipal(
+        auth_sessions_pb2.GetCurrentPrincipalRequest(), metadata=bearer(restricted)
+    )
+    assert not me.principal.totp_enrolled
     await enrol_totp(auth, restricted)
     refreshed = await auth.stub.RefreshToken(
         auth_sessions_pb2.RefreshTokenRequest(refresh_token=reply.tokens.refresh_token)

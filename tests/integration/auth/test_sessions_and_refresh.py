@@ -76,6 +76,23 @@ async def test_logout_revokes_the_session_and_introspection_sees_it(auth: Runnin
     assert not (await auth.stub.IntrospectToken(garbage, metadata=bearer(platform_token))).active
 
 
+async def test_introspection_honours_a_disabled_principal(auth: RunningAuth) -> None:
+    from tests.integration.auth.test_members_and_customers import MEMBER_PASSWORD, invite_and_accept
+    from wallet.auth.v1 import auth_members_pb2
+
+    tenant = await sign_up(auth.stub)
+    member_id, email = await invite_and_accept(auth, tenant, [3])
+    member = await login(auth.stub, tenant.slug, email, MEMBER_PASSWORD)
+    platform_token = await platform_introspector(auth)
+    introspect = auth_keys_pb2.IntrospectTokenRequest(token=member.tokens.access_token)
+    assert (await auth.stub.IntrospectToken(introspect, metadata=bearer(platform_token))).active
+    await auth.stub.DisableMember(
+        auth_members_pb2.DisableMemberRequest(member_id=member_id, request_id=str(uuid.uuid4())),
+        metadata=bearer(tenant.access_token),
+    )
+    assert not (await auth.stub.IntrospectToken(introspect, metadata=bearer(platform_token))).active
+
+
 async def platform_introspector(auth: RunningAuth) -> str:
     from services.auth.bootstrap import bootstrap_platform_client
 
