@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.contacts.config import ContactsConfig
+from services.contacts.contact_reader import ContactReader
 from services.contacts.crypto import BlindIndexer, Kms, LocalKms
 from services.contacts.envelope import Envelope
 from services.contacts.jobs import access_log_chainer, key_job_worker, retention_sweep
@@ -15,6 +16,7 @@ from services.contacts.rate_limit import ResolveLimiter
 from services.contacts.receipts import ReceiptSigner
 from services.contacts.service import ContactsService
 from services.contacts.service_backup import BackupService
+from services.contacts.service_directory import DirectoryService
 from services.contacts.service_keys import KeysService
 from services.contacts.service_messages import MessagesService
 from services.contacts.service_subjects import SubjectsService
@@ -31,6 +33,7 @@ def utc_now() -> datetime:
 @dataclass(frozen=True, slots=True)
 class Vault:
     contacts: ContactsService
+    directory: DirectoryService
     subjects: SubjectsService
     messages: MessagesService
     keys: KeysService
@@ -48,12 +51,14 @@ def build_vault(
     store = PgVault(lambda: runtime.pool)
     key_service = kms or LocalKms(config.kek_ring)
     envelope = Envelope(key_service)
+    reader = ContactReader(envelope)
     indexer = BlindIndexer(config.blind_index_ring)
     limiter = ResolveLimiter(
         lambda: runtime.redis, config.resolve_per_caller_per_window, config.resolve_per_tenant_per_window
     )
     return Vault(
-        contacts=ContactsService(store, envelope, indexer, limiter, clock),
+        contacts=ContactsService(store, reader, indexer, clock),
+        directory=DirectoryService(store, reader, indexer, limiter, clock),
         subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), clock),
         messages=MessagesService(
             store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), clock, config.card_test_bin

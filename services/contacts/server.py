@@ -136,7 +136,7 @@ class ContactsServer(contacts_service_pb2_grpc.ContactsServiceServicer):
     async def ResolvePhone(
         self, request: directory_pb2.ResolvePhoneRequest, context: Context
     ) -> directory_pb2.ResolvePhoneResponse:
-        resolved = await self._vault.contacts.resolve_phone(
+        resolved = await self._vault.directory.resolve_phone(
             current_caller(), request.phone_number, request.region_hint, request.on_behalf_of_principal_id
         )
         return directory_pb2.ResolvePhoneResponse(
@@ -149,7 +149,7 @@ class ContactsServer(contacts_service_pb2_grpc.ContactsServiceServicer):
     async def SetDiscoverability(
         self, request: directory_pb2.SetDiscoverabilityRequest, context: Context
     ) -> directory_pb2.SetDiscoverabilityResponse:
-        updated = await self._vault.contacts.set_discoverability(
+        updated = await self._vault.directory.set_discoverability(
             current_caller(),
             request.contact_id,
             request.discoverable,

@@ -7,8 +7,7 @@ goes to a log, a span attribute or an error message.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,12 +15,18 @@ from typing import Protocol
 from uuid import UUID
 
 from services.contacts.caller import Caller, access_entry
+from services.contacts.contact_reader import (
+    CONTACT_TABLE,
+    PHONE_FIELD,
+    ContactReader,
+    ContactReadTx,
+    MaskedContact,
+)
 from services.contacts.crypto import BlindIndexer
 from services.contacts.domain import (
     Contact,
     ContactDraft,
     ContactNotFound,
-    PhoneNumber,
     Purpose,
     PurposeNotAllowed,
     RevealPurpose,
@@ -35,32 +40,25 @@ from services.contacts.domain import (
     parse_alert_thresholds,
     parse_phone_number,
     parse_purposes,
-    phone_from_e164,
     retain_until,
     store_request_canonical,
     validate_store_contact,
 )
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry
-from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encrypt_field
+from services.contacts.envelope import encrypt_field
 from services.contacts.limits import (
-    DISCOVERABLE_ACCOUNTS_MAX,
     JUSTIFICATION_CHARS_MAX,
     JUSTIFICATION_CHARS_MIN,
     RESOLVE_MISS_RETENTION_DAYS,
 )
-from services.contacts.rate_limit import ResolveLimiter
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
 from services.kit.paging import decode_page_token, encode_page_token, page_size
 
-CONTACT_TABLE = "contact"
-PHONE_FIELD = "phone"
-KEY_VERSIONS_CACHE_S = 1.0
-
 Clock = Callable[[], datetime]
 
 
-class ContactsTx(DataKeyTx, Protocol):
+class ContactsTx(ContactReadTx, Protocol):
     async def insert_contact(
         self,
         organization_id: UUID,
@@ -105,24 +103,10 @@ class ContactsTx(DataKeyTx, Protocol):
     async def purge_resolve_misses(self, before: datetime) -> int: ...
 
 
-class KeyVersionSource(Protocol):
-    async def key_versions(self) -> tuple[int, int]: ...
-
-
 class ContactsStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ContactsTx]: ...
 
     async def key_versions(self) -> tuple[int, int]: ...
-
-    async def resolve_discoverable(
-        self, organization_id: UUID, blind_indexes: Sequence[bytes], entry: AccessLogEntry
-    ) -> Contact | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class MaskedContact:
-    contact: Contact
-    masked_phone_number: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +123,6 @@ class Revealed:
 
     def __repr__(self) -> str:
         return f"Revealed(contact_id={self.contact_id}, access_log_entry_id={self.access_log_entry_id})"
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    customer_id: UUID
-    default_account_id: UUID | None
-    account_ids: tuple[UUID, ...]
-    masked_phone_number: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,69 +144,12 @@ UPDATABLE_PATHS = frozenset(
 
 
 class ContactsService:
-    def __init__(
-        self,
-        store: ContactsStore,
-        envelope: Envelope,
-        indexer: BlindIndexer,
-        limiter: ResolveLimiter,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, store: ContactsStore, reader: ContactReader, indexer: BlindIndexer, clock: Clock) -> None:
         self._store = store
-        self._envelope = envelope
+        self._reader = reader
+        self._envelope = reader.envelope
         self._indexer = indexer
-        self._limiter = limiter
         self._clock = clock
-        self._versions: tuple[float, tuple[int, int]] | None = None
-
-    # --- helpers ------------------------------------------------------------------------------------------------
-
-    async def _key_versions(self, source: KeyVersionSource) -> tuple[int, int]:
-        """(KEK, blind-index) current versions, cached briefly: they change only on a rotation."""
-        now = time.monotonic()
-        if self._versions is None or now - self._versions[0] > KEY_VERSIONS_CACHE_S:
-            self._versions = (now, await source.key_versions())
-        return self._versions[1]
-
-    async def _mask_all(self, tx: ContactsTx, contacts: Sequence[Contact]) -> list[MaskedContact]:
-        keys: dict[UUID, bytes] = {}
-        masked: list[MaskedContact] = []
-        for contact in contacts:
-            if contact.customer_id not in keys:
-                keys[contact.customer_id] = await self._envelope.existing_key(
-                    tx, contact.organization_id, contact.customer_id
-                )
-            phone = self._decrypt_phone(keys[contact.customer_id], contact)
-            masked.append(MaskedContact(contact, phone.masked))
-        return masked
-
-    @staticmethod
-    def _decrypt_phone(data_key: bytes, contact: Contact) -> PhoneNumber:
-        assert contact.phone_ciphertext is not None
-        e164 = decrypt_field(
-            data_key,
-            contact.organization_id,
-            CONTACT_TABLE,
-            contact.contact_id,
-            PHONE_FIELD,
-            contact.phone_ciphertext,
-        )
-        return phone_from_e164(e164)
-
-    async def _visible_contact(
-        self, tx: ContactsTx, caller: Caller, contact_id: UUID, *, for_update: bool = False
-    ) -> Contact:
-        contact = await tx.contact(caller.organization_id, contact_id, for_update=for_update)
-        if contact is None:
-            raise ContactNotFound()
-        caller.check_subject_visible(contact.customer_id)
-        if contact.erased:
-            raise SubjectErased()
-        if contact.deleted_at is not None:
-            raise ContactNotFound()
-        return contact
-
-    # --- use cases ----------------------------------------------------------------------------------------------
 
     async def store_contact(self, caller: Caller, request: StoreContactInput) -> MaskedContact:
         violations: list[FieldViolation] = []
@@ -244,7 +163,7 @@ class ContactsService:
         async with self._store.transaction() as tx:
             # Insert first and look only on a conflict: a replay is rare, a round trip per store is not. A replay
             # that fails raises, so the data key it may have created for the named subject rolls back with it.
-            _, blind_version = await self._key_versions(tx)
+            _, blind_version = await self._reader.key_versions(tx)
             data_key = await self._envelope.key_for_write(tx, caller.organization_id, customer_id, now)
             ciphertext = encrypt_field(
                 data_key, caller.organization_id, CONTACT_TABLE, draft.contact_id, PHONE_FIELD, draft.phone.e164
@@ -272,7 +191,7 @@ class ContactsService:
         if existing.deleted_at is not None:
             raise IdempotencyKeyReused("contact_id", "state (the contact was deleted)")
         data_key = await self._envelope.existing_key(tx, existing.organization_id, existing.customer_id)
-        phone = self._decrypt_phone(data_key, existing)
+        phone = self._reader.decrypt_phone(data_key, existing)
         if existing.request_digest != digest:
             difference = first_difference(existing, draft, same_number=phone.e164 == draft.phone.e164)
             raise IdempotencyKeyReused("contact_id", difference or "content")
@@ -281,8 +200,8 @@ class ContactsService:
     async def get_contact(self, caller: Caller, contact_id_text: str) -> MaskedContact:
         contact_id = _required_uuid(contact_id_text, "contact_id")
         async with self._store.transaction() as tx:
-            contact = await self._visible_contact(tx, caller, contact_id)
-            return (await self._mask_all(tx, [contact]))[0]
+            contact = await self._reader.visible_contact(tx, caller, contact_id)
+            return (await self._reader.mask_all(tx, [contact]))[0]
 
     async def list_contacts(
         self, caller: Caller, requested_page_size: int, page_token: str, customer_id_text: str, purpose_value: int
@@ -307,7 +226,7 @@ class ContactsService:
         after = UUID(str(cursor["after"])) if cursor is not None else None
         async with self._store.transaction() as tx:
             contacts = await tx.list_contacts(caller.organization_id, customer_id, purpose, after, size + 1)
-            page = await self._mask_all(tx, contacts[:size])
+            page = await self._reader.mask_all(tx, contacts[:size])
         next_token = (
             encode_page_token({"after": str(contacts[size - 1].contact_id)}, filters) if len(contacts) > size else ""
         )
@@ -347,14 +266,14 @@ class ContactsService:
         digest = self._indexer.request_digest(canonical)
         now = self._clock()
         async with self._store.transaction() as tx:
-            contact = await self._visible_contact(tx, caller, contact_id, for_update=True)
+            contact = await self._reader.visible_contact(tx, caller, contact_id, for_update=True)
             claimed = await tx.claim_request(
                 caller.organization_id, request_id, "UpdateContact", digest, contact_id, now
             )
             if claimed is not None:
                 if claimed != ("UpdateContact", digest, contact_id):
                     raise IdempotencyKeyReused("request_id", "request")
-                return (await self._mask_all(tx, [contact]))[0]
+                return (await self._reader.mask_all(tx, [contact]))[0]
             new_purposes = purposes if purposes is not None else contact.purposes
             threshold_values = (
                 request.alert_thresholds
@@ -379,14 +298,14 @@ class ContactsService:
             )
             new_phone: tuple[bytes, bytes, int] | None = None
             if phone is not None:
-                _, blind_version = await self._key_versions(tx)
+                _, blind_version = await self._reader.key_versions(tx)
                 data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
                 ciphertext = encrypt_field(
                     data_key, caller.organization_id, CONTACT_TABLE, contact_id, PHONE_FIELD, phone.e164
                 )
                 new_phone = (ciphertext, self._indexer.index(blind_version, phone.e164), blind_version)
             stored = await tx.update_contact(updated, new_phone, now)
-            return (await self._mask_all(tx, [stored]))[0]
+            return (await self._reader.mask_all(tx, [stored]))[0]
 
     async def delete_contact(
         self, caller: Caller, contact_id_text: str, request_id_text: str
@@ -440,12 +359,12 @@ class ContactsService:
         assert reveal_purpose is not None
         now = self._clock()
         async with self._store.transaction() as tx:
-            contact = await self._visible_contact(tx, caller, contact_id)
+            contact = await self._reader.visible_contact(tx, caller, contact_id)
             if caller.is_customer and reveal_purpose is not RevealPurpose.SUBJECT_REQUEST:
                 raise PurposeNotAllowed("customers reveal their own numbers with REVEAL_PURPOSE_SUBJECT_REQUEST")
             check_reveal_purpose(reveal_purpose, contact.purposes)
             data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
-            phone = self._decrypt_phone(data_key, contact)
+            phone = self._reader.decrypt_phone(data_key, contact)
             entry = access_entry(
                 caller,
                 AccessAction.REVEAL,
@@ -457,74 +376,6 @@ class ContactsService:
             )
             await tx.append_access(entry)
             return Revealed(contact_id, phone.e164, entry.access_log_entry_id)
-
-    async def set_discoverability(
-        self,
-        caller: Caller,
-        contact_id_text: str,
-        discoverable: bool,
-        default_account_id_text: str,
-        account_id_texts: Sequence[str],
-        request_id_text: str,
-    ) -> MaskedContact:
-        violations: list[FieldViolation] = []
-        contact_id = parse_uuid(contact_id_text, "contact_id", violations)
-        request_id = parse_uuid(request_id_text, "request_id", violations)
-        default_account = parse_uuid(default_account_id_text, "default_account_id", violations, required=discoverable)
-        accounts: list[UUID] = []
-        for index, text in enumerate(account_id_texts):
-            parsed = parse_uuid(text, f"account_ids[{index}]", violations)
-            if parsed is not None and parsed not in accounts:
-                accounts.append(parsed)
-        if len(accounts) > DISCOVERABLE_ACCOUNTS_MAX:
-            violations.append(FieldViolation("account_ids", f"at most {DISCOVERABLE_ACCOUNTS_MAX}"))
-        if violations:
-            raise invalid(violations)
-        assert contact_id is not None
-        assert request_id is not None
-        if default_account is not None and default_account not in accounts:
-            accounts.insert(0, default_account)
-        canonical = repr((discoverable, str(default_account), sorted(str(a) for a in accounts))).encode()
-        digest = hashlib.sha256(b"SetDiscoverability|" + canonical).digest()
-        now = self._clock()
-        async with self._store.transaction() as tx:
-            contact = await self._visible_contact(tx, caller, contact_id, for_update=True)
-            claimed = await tx.claim_request(
-                caller.organization_id, request_id, "SetDiscoverability", digest, contact_id, now
-            )
-            if claimed is not None:
-                if claimed != ("SetDiscoverability", digest, contact_id):
-                    raise IdempotencyKeyReused("request_id", "request")
-                return (await self._mask_all(tx, [contact]))[0]
-            if discoverable and Purpose.PAYEE_LOOKUP not in contact.purposes:
-                raise PurposeNotAllowed("the contact was not collected for PURPOSE_PAYEE_LOOKUP")
-            updated = replace(
-                contact,
-                discoverable=discoverable,
-                default_account_id=default_account if discoverable else None,
-                discoverable_account_ids=tuple(accounts) if discoverable else (),
-            )
-            stored = await tx.update_contact(updated, None, now)
-            return (await self._mask_all(tx, [stored]))[0]
-
-    async def resolve_phone(self, caller: Caller, phone_number: str, region_hint: str, on_behalf_of: str) -> Resolved:
-        """Hits and misses run the same statement (one lookup by blind index that also appends the access-log
-        entry when it finds someone) and log the same line; every miss is the same NOT_FOUND."""
-        await self._limiter.check(caller.organization_id, caller.principal_id, on_behalf_of)
-        violations: list[FieldViolation] = []
-        phone = parse_phone_number(phone_number, region_hint, violations)
-        if violations:
-            raise contact_invalid(violations)
-        assert phone is not None
-        now = self._clock()
-        _, blind_version = await self._key_versions(self._store)
-        indexes = self._indexer.lookup_indexes(blind_version, phone.e164)
-        # The entry's subject is filled in by the statement from the row it finds; a miss writes nothing.
-        entry = access_entry(caller, AccessAction.RESOLVE, caller.organization_id, now, on_behalf_of=on_behalf_of)
-        found = await self._store.resolve_discoverable(caller.organization_id, indexes, entry)
-        if found is None:
-            raise ContactNotFound()
-        return Resolved(found.customer_id, found.default_account_id, found.discoverable_account_ids, phone.masked)
 
     async def purge_expired(self, limit: int) -> int:
         """The retention job: tombstones (ciphertext deleted) contacts whose retention has passed."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from services.contacts.contact_reader import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.crypto import BlindIndexer, Kms, data_key_aad, signing_key_aad
 from services.contacts.domain import (
     CiphertextInvalid,
@@ -25,7 +26,6 @@ from services.contacts.domain import (
 )
 from services.contacts.domain_keys import KeyJob, KeyJobKind, KeyJobState, next_key_version
 from services.contacts.envelope import Envelope, decrypt_field
-from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.store_secrets import SigningKeyRecord
 from services.kit.errors import FieldViolation, NotFound, WalletError, invalid
 from services.kit.ids import parse_uuid, uuid7

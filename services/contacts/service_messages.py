@@ -13,6 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.contacts.caller import Caller, access_entry
+from services.contacts.contact_reader import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.crypto import BlindIndexer
 from services.contacts.domain import Contact, ContactNotFound, PurposeNotAllowed, SubjectErased, phone_from_e164
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry
@@ -31,7 +32,6 @@ from services.contacts.domain_notifications import (
     validate_params,
 )
 from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field, encrypt_field
-from services.contacts.service import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.sms import SmsSink, SmsSinkError
 from services.contacts.store_secrets import NotificationRecord
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, NotFound, invalid

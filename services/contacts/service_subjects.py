@@ -15,6 +15,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.contacts.caller import Caller, access_entry
+from services.contacts.contact_reader import CONTACT_TABLE, PHONE_FIELD, MaskedContact
 from services.contacts.domain import Contact, ContactNotFound, phone_from_e164
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry, ChainVerdict, verify_chain
 from services.contacts.domain_cards import CardSecret
@@ -25,7 +26,6 @@ from services.contacts.limits import (
     VERIFY_ACCESS_LOG_ENTRIES_MAX,
 )
 from services.contacts.receipts import ReceiptSigner, SigningKeyTx
-from services.contacts.service import CONTACT_TABLE, PHONE_FIELD, MaskedContact
 from services.contacts.store_secrets import ReceiptRecord
 from services.kit.errors import FieldViolation, invalid
 from services.kit.ids import parse_uuid, uuid7

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.contacts.contact_reader import MaskedContact
 from services.contacts.domain_access_log import AccessLogEntry
 from services.contacts.domain_cards import CardSecret
 from services.contacts.domain_keys import BackupInfo, KeyJob
-from services.contacts.service import MaskedContact
 from services.contacts.store_secrets import ReceiptRecord
 from wallet.common.v1 import money_pb2
 from wallet.contacts.v1 import (
