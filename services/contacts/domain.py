@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -386,3 +386,92 @@ def first_difference(stored: Contact, draft: ContactDraft, same_number: bool) ->
     if stored.alert_thresholds != draft.alert_thresholds:
         return "alert_thresholds"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateContactInput:
+    contact_id: str
+    request_id: str
+    paths: tuple[str, ...]
+    phone_number: str
+    region_hint: str
+    purposes: tuple[int, ...]
+    consent_reference: str
+    retention_s: int | None
+    alert_thresholds: tuple[tuple[str, int], ...]
+
+
+UPDATABLE_PATHS = frozenset(
+    {"phone_number", "region_hint", "purposes", "consent_reference", "retention", "alert_thresholds"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactUpdate:
+    """A validated UpdateContact request: ``None`` for fields outside the update mask."""
+
+    contact_id: UUID
+    request_id: UUID
+    paths: frozenset[str]
+    phone: PhoneNumber | None
+    purposes: frozenset[Purpose] | None
+    consent_reference: str | None
+    retention_s: int | None
+    alert_thresholds: tuple[tuple[str, int], ...] | None
+
+
+def validate_update(request: UpdateContactInput) -> ContactUpdate:
+    violations: list[FieldViolation] = []
+    contact_id = parse_uuid(request.contact_id, "contact_id", violations)
+    request_id = parse_uuid(request.request_id, "request_id", violations)
+    paths = frozenset(request.paths)
+    if not paths:
+        violations.append(FieldViolation("update_mask", "name at least one field"))
+    for path in sorted(paths - UPDATABLE_PATHS):
+        violations.append(FieldViolation("update_mask", f"{path} cannot be updated"))
+    phone = None
+    if "phone_number" in paths:
+        phone = parse_phone_number(request.phone_number, request.region_hint, violations)
+    purposes = parse_purposes(request.purposes, "purposes", violations) if "purposes" in paths else None
+    consent = check_consent(request.consent_reference, violations) if "consent_reference" in paths else None
+    retention_s = check_retention(request.retention_s, violations) if "retention" in paths else None
+    if violations:
+        raise contact_invalid(violations)
+    assert contact_id is not None
+    assert request_id is not None
+    thresholds = request.alert_thresholds if "alert_thresholds" in paths else None
+    return ContactUpdate(contact_id, request_id, paths, phone, purposes, consent, retention_s, thresholds)
+
+
+def update_request_canonical(update: ContactUpdate, request: UpdateContactInput) -> bytes:
+    """What a replay of UpdateContact must repeat; hashed under a key (it may contain the number)."""
+    phone = update.phone.e164 if update.phone else ""
+    fields = (sorted(update.paths), phone, sorted(request.purposes), update.consent_reference, update.retention_s)
+    return repr((*fields, request.alert_thresholds)).encode()
+
+
+def apply_update(contact: Contact, update: ContactUpdate, now: datetime) -> Contact:
+    """The contact with the update applied; thresholds are checked against the resulting purposes, and removing
+    PURPOSE_PAYEE_LOOKUP ends discoverability."""
+    purposes = update.purposes if update.purposes is not None else contact.purposes
+    threshold_values = update.alert_thresholds
+    if threshold_values is None:
+        threshold_values = tuple((t.currency, t.amount_minor) for t in contact.alert_thresholds)
+    violations: list[FieldViolation] = []
+    thresholds = parse_alert_thresholds(threshold_values, purposes, violations)
+    if violations:
+        raise contact_invalid(violations)
+    discoverable = contact.discoverable and Purpose.PAYEE_LOOKUP in purposes
+    retention_changed = update.retention_s is not None
+    return replace(
+        contact,
+        purposes=purposes,
+        consent_reference=update.consent_reference or contact.consent_reference,
+        retention_s=update.retention_s if update.retention_s is not None else contact.retention_s,
+        retain_until=retain_until(now, update.retention_s or 0) if retention_changed else contact.retain_until,
+        alert_thresholds=thresholds,
+        discoverable=discoverable,
+        default_account_id=contact.default_account_id if discoverable else None,
+        discoverable_account_ids=contact.discoverable_account_ids if discoverable else (),
+        region_code=update.phone.region_code if update.phone is not None else contact.region_code,
+    )

@@ -13,10 +13,9 @@ from services.contacts import wire
 from services.contacts.app import Vault, background_jobs, build_vault
 from services.contacts.caller import current_caller
 from services.contacts.config import ContactsConfig, load_contacts_config
-from services.contacts.domain import StoreContactInput
+from services.contacts.domain import StoreContactInput, UpdateContactInput
 from services.contacts.domain_cards import CardSecretValue
 from services.contacts.domain_keys import KeyJobKind
-from services.contacts.service import UpdateContactInput
 from services.contacts.service_messages import CardSource
 from services.contacts.sms import SmsSink
 from services.kit.grpc_server import Registration, Runtime

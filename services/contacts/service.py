@@ -32,17 +32,15 @@ from services.contacts.domain import (
     RevealPurpose,
     StoreContactInput,
     SubjectErased,
-    check_consent,
-    check_retention,
+    UpdateContactInput,
+    apply_update,
     check_reveal_purpose,
-    contact_invalid,
     first_difference,
-    parse_alert_thresholds,
-    parse_phone_number,
-    parse_purposes,
     retain_until,
     store_request_canonical,
+    update_request_canonical,
     validate_store_contact,
+    validate_update,
 )
 from services.contacts.domain_access_log import AccessAction, AccessLogEntry
 from services.contacts.envelope import encrypt_field
@@ -123,24 +121,6 @@ class Revealed:
 
     def __repr__(self) -> str:
         return f"Revealed(contact_id={self.contact_id}, access_log_entry_id={self.access_log_entry_id})"
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateContactInput:
-    contact_id: str
-    request_id: str
-    paths: tuple[str, ...]
-    phone_number: str
-    region_hint: str
-    purposes: tuple[int, ...]
-    consent_reference: str
-    retention_s: int | None
-    alert_thresholds: tuple[tuple[str, int], ...]
-
-
-UPDATABLE_PATHS = frozenset(
-    {"phone_number", "region_hint", "purposes", "consent_reference", "retention", "alert_thresholds"}
-)
 
 
 class ContactsService:
@@ -233,77 +213,27 @@ class ContactsService:
         return ContactPage(page, next_token)
 
     async def update_contact(self, caller: Caller, request: UpdateContactInput) -> MaskedContact:
-        violations: list[FieldViolation] = []
-        contact_id = parse_uuid(request.contact_id, "contact_id", violations)
-        request_id = parse_uuid(request.request_id, "request_id", violations)
-        paths = frozenset(request.paths)
-        if not paths:
-            violations.append(FieldViolation("update_mask", "name at least one field"))
-        for path in sorted(paths - UPDATABLE_PATHS):
-            violations.append(FieldViolation("update_mask", f"{path} cannot be updated"))
-        phone = (
-            parse_phone_number(request.phone_number, request.region_hint, violations)
-            if "phone_number" in paths
-            else None
-        )
-        purposes = parse_purposes(request.purposes, "purposes", violations) if "purposes" in paths else None
-        consent = check_consent(request.consent_reference, violations) if "consent_reference" in paths else None
-        retention_s = check_retention(request.retention_s, violations) if "retention" in paths else None
-        if violations:
-            raise contact_invalid(violations)
-        assert contact_id is not None
-        assert request_id is not None
-        canonical = repr(
-            (
-                sorted(paths),
-                phone.e164 if phone else "",
-                sorted(request.purposes),
-                consent,
-                retention_s,
-                request.alert_thresholds,
-            )
-        ).encode()
-        digest = self._indexer.request_digest(canonical)
+        update = validate_update(request)
+        digest = self._indexer.request_digest(update_request_canonical(update, request))
         now = self._clock()
         async with self._store.transaction() as tx:
-            contact = await self._reader.visible_contact(tx, caller, contact_id, for_update=True)
+            contact = await self._reader.visible_contact(tx, caller, update.contact_id, for_update=True)
             claimed = await tx.claim_request(
-                caller.organization_id, request_id, "UpdateContact", digest, contact_id, now
+                caller.organization_id, update.request_id, "UpdateContact", digest, update.contact_id, now
             )
             if claimed is not None:
-                if claimed != ("UpdateContact", digest, contact_id):
+                if claimed != ("UpdateContact", digest, update.contact_id):
                     raise IdempotencyKeyReused("request_id", "request")
                 return (await self._reader.mask_all(tx, [contact]))[0]
-            new_purposes = purposes if purposes is not None else contact.purposes
-            threshold_values = (
-                request.alert_thresholds
-                if "alert_thresholds" in paths
-                else tuple((t.currency, t.amount_minor) for t in contact.alert_thresholds)
-            )
-            thresholds = parse_alert_thresholds(threshold_values, new_purposes, violations)
-            if violations:
-                raise contact_invalid(violations)
-            discoverable = contact.discoverable and Purpose.PAYEE_LOOKUP in new_purposes
-            updated = replace(
-                contact,
-                purposes=new_purposes,
-                consent_reference=consent if consent is not None else contact.consent_reference,
-                retention_s=retention_s if retention_s is not None else contact.retention_s,
-                retain_until=retain_until(now, retention_s) if retention_s is not None else contact.retain_until,
-                alert_thresholds=thresholds,
-                discoverable=discoverable,
-                default_account_id=contact.default_account_id if discoverable else None,
-                discoverable_account_ids=contact.discoverable_account_ids if discoverable else (),
-                region_code=phone.region_code if phone is not None else contact.region_code,
-            )
+            updated = apply_update(contact, update, now)
             new_phone: tuple[bytes, bytes, int] | None = None
-            if phone is not None:
+            if update.phone is not None:
                 _, blind_version = await self._reader.key_versions(tx)
                 data_key = await self._envelope.existing_key(tx, caller.organization_id, contact.customer_id)
                 ciphertext = encrypt_field(
-                    data_key, caller.organization_id, CONTACT_TABLE, contact_id, PHONE_FIELD, phone.e164
+                    data_key, caller.organization_id, CONTACT_TABLE, update.contact_id, PHONE_FIELD, update.phone.e164
                 )
-                new_phone = (ciphertext, self._indexer.index(blind_version, phone.e164), blind_version)
+                new_phone = (ciphertext, self._indexer.index(blind_version, update.phone.e164), blind_version)
             stored = await tx.update_contact(updated, new_phone, now)
             return (await self._reader.mask_all(tx, [stored]))[0]
 
