@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
@@ -13,16 +13,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.contacts.domain import (
+    AlertThreshold,
     ConsentMissing,
+    Contact,
     PhoneNumberInvalid,
     Purpose,
     PurposeNotAllowed,
     RevealPurpose,
     StoreContactInput,
+    UpdateContactInput,
+    apply_update,
     check_reveal_purpose,
     mask_national_number,
     parse_phone_number,
     validate_store_contact,
+    validate_update,
 )
 from services.contacts.domain_access_log import GENESIS_HASH, AccessAction, AccessLogEntry, chain_hash, verify_chain
 from services.contacts.domain_cards import generate_card, luhn_check_digit, luhn_valid, validate_provided_card
@@ -259,3 +264,71 @@ def test_chain_verifies_and_names_the_first_broken_entry() -> None:
 def test_next_key_version() -> None:
     assert next_key_version(1, frozenset({1, 2, 3})) == 3
     assert next_key_version(3, frozenset({1, 2, 3})) is None
+
+
+def stored_contact(**overrides: object) -> Contact:
+    base = Contact(
+        organization_id=uuid.uuid4(),
+        contact_id=uuid.uuid4(),
+        customer_id=uuid.uuid4(),
+        phone_ciphertext=b"x",
+        region_code="CN",
+        purposes=frozenset({Purpose.PAYEE_LOOKUP, Purpose.TRANSACTION_ALERTS}),
+        consent_reference="c-1",
+        retention_s=3600,
+        retain_until=NOW,
+        alert_thresholds=(AlertThreshold("CNY", 100),),
+        discoverable=True,
+        default_account_id=uuid.uuid4(),
+        discoverable_account_ids=(uuid.uuid4(),),
+        request_digest=b"",
+        created_at=NOW,
+        updated_at=NOW,
+        deleted_at=None,
+        erased=False,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def update_input(paths: tuple[str, ...], **overrides: object) -> UpdateContactInput:
+    base = UpdateContactInput(
+        contact_id=str(uuid.uuid4()),
+        request_id=str(uuid.uuid4()),
+        paths=paths,
+        phone_number="",
+        region_hint="",
+        purposes=(),
+        consent_reference="",
+        retention_s=None,
+        alert_thresholds=(),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def test_update_validates_only_masked_fields() -> None:
+    update = validate_update(update_input(("consent_reference",), consent_reference="c-2"))
+    assert (update.phone, update.purposes, update.consent_reference) == (None, None, "c-2")
+    with pytest.raises(InvalidArgument) as caught:
+        validate_update(update_input(("customer_id", "purposes")))
+    assert [v.field for v in caught.value.field_violations] == ["update_mask", "purposes"]
+
+
+def test_removing_payee_lookup_ends_discoverability_and_keeps_the_rest() -> None:
+    contact = stored_contact()
+    update = validate_update(update_input(("purposes",), purposes=(1,)))
+    updated = apply_update(contact, update, NOW)
+    assert updated.purposes == frozenset({Purpose.TRANSACTION_ALERTS})
+    assert (updated.discoverable, updated.default_account_id, updated.discoverable_account_ids) == (False, None, ())
+    assert (updated.consent_reference, updated.retain_until) == ("c-1", NOW)
+
+
+def test_thresholds_need_the_alert_purpose_after_the_update() -> None:
+    update = validate_update(update_input(("purposes",), purposes=(4,)))
+    with pytest.raises(InvalidArgument) as caught:
+        apply_update(stored_contact(), update, NOW)
+    assert [v.field for v in caught.value.field_violations] == ["alert_thresholds"]
+
+
+def test_retention_update_counts_from_now() -> None:
+    update = validate_update(update_input(("retention",), retention_s=60))
+    assert apply_update(stored_contact(), update, NOW).retain_until == NOW + timedelta(seconds=60)
