@@ -11,6 +11,7 @@ from services.auth.domain import Principal, Status
 from services.auth.domain_records import Source
 from services.auth.passwords import password_problems
 from services.auth.service import AuthTransaction
+from services.auth.service_login import count_failure
 from services.auth.service_sessions import revoke_sessions
 from services.kit.errors import FailedPrecondition, FieldViolation
 from services.kit.ids import parse_uuid
@@ -70,7 +71,9 @@ async def change_password(
         keys = core.guard.keys(me.organization_id, principal.email or "", source.ip)
         await core.guard.check(keys)
         if not await core.verify_password(principal.password_hash, current_password):
-            await core.guard.record_failure(keys)
+            await count_failure(
+                core, keys, me.organization_id, principal, source, events.LOGIN_FAILURE_REASON_INVALID_CREDENTIALS
+            )
             raise domain.InvalidCredentials()
         await tx.set_password_hash(me.subject, await core.hash_password(new_password))
         revoked = await revoke_sessions(

@@ -1,5 +1,5 @@
-"""Use cases of signing in: password login (with brute-force protection), the MFA second step, refresh-token
-rotation with reuse detection, and logout."""
+"""Use cases of signing in: password login (with brute-force protection) and the MFA second step, plus the
+shared steps of checking a second factor and counting a failed credential."""
 
 from __future__ import annotations
 
@@ -181,60 +181,61 @@ async def _record_failure(
 async def _failed(
     core: AuthCore, keys: CounterKeys, organization: Organization | None, principal: Principal | None, source: Source
 ) -> None:
-    outcome = await core.guard.record_failure(keys)
     if organization is None:
+        await core.guard.record_failure(keys)
         return  # no tenant to audit for; the counters still count
-    await _record_failure(
-        core,
-        organization,
-        principal,
-        events.LOGIN_FAILURE_REASON_INVALID_CREDENTIALS,
-        source,
-        outcome.account.failures,
-    )
-    await _audit_lockouts(
-        core,
-        organization,
-        principal,
-        outcome.account_locked_now,
-        outcome.source_locked_now,
-        outcome.account.locked_until,
-        outcome.account.failures,
-        source,
+    await count_failure(
+        core, keys, organization.organization_id, principal, source, events.LOGIN_FAILURE_REASON_INVALID_CREDENTIALS
     )
 
 
-async def _audit_lockouts(
+async def count_failure(
     core: AuthCore,
-    organization: Organization,
+    keys: CounterKeys,
+    organization_id: str,
     principal: Principal | None,
-    account_locked: bool,
-    source_locked: bool,
-    locked_until: float | None,
-    failures: int,
     source: Source,
+    reason: events.LoginFailureReason.ValueType | None,
 ) -> None:
+    """Counts a wrong password or code against the account and the source; audits it (when ``reason`` is given)
+    and any lockout it caused."""
+    outcome = await core.guard.record_failure(keys)
     principal_id = principal.principal_id if principal is not None else ""
     async with core.store.transaction() as tx:
+        if reason is not None:
+            failed = events.LoginFailed(
+                principal_id=principal_id,
+                reason=reason,
+                source=audit.event_source(source),
+                consecutive_failures=outcome.account.failures,
+            )
+            await audit.record(
+                tx,
+                failed,
+                organization_id=organization_id,
+                principal_id=principal_id,
+                now_s=core.clock(),
+                source=source,
+            )
         for scope, locked in (
-            (events.LOCKOUT_SCOPE_PRINCIPAL, account_locked),
-            (events.LOCKOUT_SCOPE_SOURCE, source_locked),
+            (events.LOCKOUT_SCOPE_PRINCIPAL, outcome.account_locked_now),
+            (events.LOCKOUT_SCOPE_SOURCE, outcome.source_locked_now),
         ):
             if not locked:
                 continue
             until = Timestamp()
-            until.FromNanoseconds(int((locked_until or core.clock()) * 1e9))
+            until.FromNanoseconds(int((outcome.account.locked_until or core.clock()) * 1e9))
             locked_out = events.PrincipalLockedOut(
                 principal_id=principal_id,
                 scope=scope,
                 source=audit.event_source(source),
                 locked_until=until,
-                failures=failures,
+                failures=outcome.account.failures,
             )
             await audit.record(
                 tx,
                 locked_out,
-                organization_id=organization.organization_id,
+                organization_id=organization_id,
                 principal_id=principal_id,
                 now_s=core.clock(),
                 source=source,
@@ -329,14 +330,8 @@ async def verify_mfa(
         else:
             await tx.fail_challenge(mfa_challenge_id)
     if not ok:
-        outcome = await core.guard.record_failure(keys)
-        await _record_failure(
-            core,
-            organization,
-            principal,
-            events.LOGIN_FAILURE_REASON_MFA_CODE_INVALID,
-            source,
-            outcome.account.failures,
+        await count_failure(
+            core, keys, organization.organization_id, principal, source, events.LOGIN_FAILURE_REASON_MFA_CODE_INVALID
         )
         raise domain.MfaCodeInvalid()
     await core.guard.clear(keys.account)

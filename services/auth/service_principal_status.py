@@ -9,7 +9,7 @@ from services.auth import audit, domain
 from services.auth.core import AuthCore, caller
 from services.auth.domain import Status
 from services.auth.proto_enums import kind_to_proto, status_to_proto
-from services.auth.service_principals import PrincipalView, _kind_name, _view
+from services.auth.service_principals import PrincipalView, kind_name, principal_view
 from services.kit.errors import FailedPrecondition, FieldViolation, PermissionDenied
 from services.kit.ids import parse_uuid
 from services.kit.tokens import PRINCIPAL_KIND_MEMBER
@@ -20,7 +20,7 @@ REVOKE_CAUSE_DISABLED = "principal_disabled"
 
 def _validate(principal_id: str, kind: str, request_id: str) -> None:
     violations: list[FieldViolation] = []
-    parse_uuid(principal_id, f"{_kind_name(kind)}_id", violations)
+    parse_uuid(principal_id, f"{kind_name(kind)}_id", violations)
     parse_uuid(request_id, "request_id", violations)
     domain.raise_if(violations)
 
@@ -34,11 +34,11 @@ async def set_principal_status(
     async with core.store.transaction() as tx:
         principal = await tx.get_principal(me.organization_id, principal_id, kind=kind, for_update=True)
         if principal is None:
-            raise domain.not_found(_kind_name(kind))
+            raise domain.not_found(kind_name(kind))
         if await core.claim_request(tx, me.organization_id, request_id, f"status:{status.value}", principal_id):
-            return await _view(core, principal)
+            return await principal_view(core, principal)
         if principal.status == status:
-            return await _view(core, principal)
+            return await principal_view(core, principal)
         if (
             kind == PRINCIPAL_KIND_MEMBER
             and domain.ROLE_OWNER in principal.roles
@@ -67,7 +67,7 @@ async def set_principal_status(
             now_s=now_s,
             actor_principal_id=me.subject,
         )
-    return await _view(core, replace(principal, status=status))
+    return await principal_view(core, replace(principal, status=status))
 
 
 async def unlock_principal(core: AuthCore, *, principal_id: str, kind: str, request_id: str) -> PrincipalView:
@@ -76,7 +76,7 @@ async def unlock_principal(core: AuthCore, *, principal_id: str, kind: str, requ
     async with core.store.transaction() as tx:
         principal = await tx.get_principal(me.organization_id, principal_id, kind=kind)
         if principal is None:
-            raise domain.not_found(_kind_name(kind))
+            raise domain.not_found(kind_name(kind))
         replay = await core.claim_request(tx, me.organization_id, request_id, "unlock", principal_id)
     if not replay:
         await core.guard.clear(core.guard.keys(principal.organization_id, principal.email or "", "").account)
@@ -90,4 +90,4 @@ async def unlock_principal(core: AuthCore, *, principal_id: str, kind: str, requ
                 now_s=core.clock(),
                 actor_principal_id=me.subject,
             )
-    return await _view(core, principal)
+    return await principal_view(core, principal)

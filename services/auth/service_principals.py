@@ -44,18 +44,18 @@ class PrincipalPage:
     next_page_token: str
 
 
-def _kind_name(kind: str) -> str:
+def kind_name(kind: str) -> str:
     return "member" if kind == PRINCIPAL_KIND_MEMBER else "customer"
 
 
-async def _views(core: AuthCore, principals: list[Principal]) -> list[PrincipalView]:
+async def principal_views(core: AuthCore, principals: list[Principal]) -> list[PrincipalView]:
     keys = [core.guard.keys(p.organization_id, p.email or "", "").account for p in principals]
     locked = await core.guard.locked_until(keys)
     return [PrincipalView(p, until) for p, until in zip(principals, locked, strict=True)]
 
 
-async def _view(core: AuthCore, principal: Principal) -> PrincipalView:
-    return (await _views(core, [principal]))[0]
+async def principal_view(core: AuthCore, principal: Principal) -> PrincipalView:
+    return (await principal_views(core, [principal]))[0]
 
 
 async def _new_invitation(core: AuthCore, tx: AuthTransaction, principal: Principal) -> Invitation:
@@ -110,7 +110,7 @@ async def _create_invited(core: AuthCore, wanted: Principal, id_field: str) -> t
             raise IdempotencyKeyReused(id_field, "organization")
         if existing is not None:
             _check_replay(existing, wanted, id_field)
-            return await _view(core, existing), Invitation("", 0.0)
+            return await principal_view(core, existing), Invitation("", 0.0)
         await tx.insert_principal(wanted)
         invitation = await _new_invitation(core, tx, wanted)
         created = events.PrincipalCreated(
@@ -257,7 +257,7 @@ async def sign_up_customer(
         existing = await tx.get_principal(organization.organization_id, customer_id)
         if existing is not None:
             _check_replay(existing, wanted, "customer_id")
-            return CustomerSignUp(await _view(core, existing), None)
+            return CustomerSignUp(await principal_view(core, existing), None)
     password_hash = await core.hash_password(password)
     customer = _replace_password(wanted, password_hash)
     async with core.store.transaction() as tx:
@@ -290,15 +290,15 @@ def _replace_password(principal: Principal, password_hash: str) -> Principal:
 
 async def get_principal(core: AuthCore, *, principal_id: str, kind: str) -> PrincipalView:
     me = caller()
-    field = f"{_kind_name(kind)}_id"
+    field = f"{kind_name(kind)}_id"
     violations: list[FieldViolation] = []
     parse_uuid(principal_id, field, violations)
     domain.raise_if(violations)
     async with core.store.transaction() as tx:
         principal = await tx.get_principal(me.organization_id, principal_id, kind=kind)
     if principal is None:
-        raise domain.not_found(_kind_name(kind))
-    return await _view(core, principal)
+        raise domain.not_found(kind_name(kind))
+    return await principal_view(core, principal)
 
 
 async def list_principals(
@@ -340,7 +340,7 @@ async def list_principals(
         rows = rows[:size]
         last = rows[-1]
         next_token = encode_page_token({"email": last.email or "", "id": last.principal_id}, filters)
-    return PrincipalPage(await _views(core, rows), next_token)
+    return PrincipalPage(await principal_views(core, rows), next_token)
 
 
 async def update_member_roles(core: AuthCore, *, member_id: str, roles: list[str], request_id: str) -> PrincipalView:
@@ -356,7 +356,7 @@ async def update_member_roles(core: AuthCore, *, member_id: str, roles: list[str
         if member is None:
             raise domain.not_found("member")
         if await core.claim_request(tx, me.organization_id, request_id, "roles", member_id, ",".join(new_roles)):
-            return await _view(core, member)
+            return await principal_view(core, member)
         granting_owner = domain.ROLE_OWNER in new_roles and domain.ROLE_OWNER not in member.roles
         if (granting_owner or domain.ROLE_OWNER in member.roles) and domain.ROLE_OWNER not in me.roles:
             raise PermissionDenied("only owners may grant or remove the owner role")
@@ -376,4 +376,4 @@ async def update_member_roles(core: AuthCore, *, member_id: str, roles: list[str
             now_s=core.clock(),
             actor_principal_id=me.subject,
         )
-    return await _view(core, replace(member, roles=new_roles))
+    return await principal_view(core, replace(member, roles=new_roles))

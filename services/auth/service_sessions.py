@@ -11,7 +11,7 @@ from services.auth.domain import Organization, Principal, RefreshOutcome, Status
 from services.auth.domain_records import Session, Source
 from services.auth.sealing import sha256
 from services.auth.service import AuthTransaction
-from services.auth.service_login import verify_second_factor
+from services.auth.service_login import count_failure, verify_second_factor
 from services.kit.errors import FailedPrecondition, FieldViolation, NotImplementedYet
 from services.kit.ids import parse_uuid
 from services.kit.paging import decode_page_token, encode_page_token, page_size
@@ -178,7 +178,8 @@ async def step_up(core: AuthCore, *, totp_code: str, has_passkey: bool, source: 
             source=source,
         )
     if not ok:
-        await core.guard.record_failure(keys)
+        # StepUpFailed above is the audit record; count_failure adds any lockout it causes.
+        await count_failure(core, keys, me.organization_id, principal, source, None)
         raise domain.MfaCodeInvalid()
     amr = tuple(dict.fromkeys((*(session.amr if session else (domain.AMR_PASSWORD,)), domain.AMR_OTP)))
     subject = domain.TokenSubject(
