@@ -10,6 +10,7 @@ from services.auth.core import AuthCore, caller
 from services.auth.domain import Status
 from services.auth.proto_enums import kind_to_proto, status_to_proto
 from services.auth.service_principals import PrincipalView, kind_name, principal_view
+from services.auth.service_sessions import revoke_sessions
 from services.kit.errors import FailedPrecondition, FieldViolation, PermissionDenied
 from services.kit.ids import parse_uuid
 from services.kit.tokens import PRINCIPAL_KIND_MEMBER
@@ -48,7 +49,7 @@ async def set_principal_status(
         if status == Status.DISABLED:
             if kind == PRINCIPAL_KIND_MEMBER:
                 domain.check_last_owner(principal.roles, (), await tx.count_active_owners(me.organization_id))
-            await tx.revoke_sessions_of(principal_id, REVOKE_CAUSE_DISABLED, now_s)
+            await revoke_sessions(core, tx, principal_id, me.organization_id, me.subject, REVOKE_CAUSE_DISABLED)
         elif principal.status == Status.INVITED:
             raise FailedPrecondition("an invited principal becomes active by accepting its invitation")
         await tx.set_status(principal_id, status)
