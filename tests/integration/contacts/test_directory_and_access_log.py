@@ -50,6 +50,8 @@ async def test_resolve_finds_an_opted_in_customer_in_any_format(vault: Vault) ->
     entries = await vault.stub.ListAccessLog(log_pb.ListAccessLogRequest(), metadata=vault.customer(customer))
     assert [e.action for e in entries.entries] == [log_pb.ACCESS_ACTION_RESOLVE]
     assert entries.entries[0].on_behalf_of_principal_id == "payer-1"
+    assert len(entries.entries[0].trace_id) == 32
+    assert entries.entries[0].actor_principal_id
 
 
 async def test_misses_all_look_the_same(vault: Vault) -> None:
