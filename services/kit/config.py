@@ -130,6 +130,8 @@ class ServiceConfig:
     jwt_audience: str
     jwt_issuer: str
     jwks_refresh_min_interval_s: float
+    # Several processes may share the gRPC port (SO_REUSEPORT): one Python process serves from one core.
+    so_reuseport: bool = False
 
 
 DEFAULT_GRPC_PORTS: dict[str, int] = {
@@ -164,4 +166,5 @@ def load_service_config(service_name: str, environ: Mapping[str, str] | None = N
         jwt_audience=env.string("JWT_AUDIENCE", "wallet"),
         jwt_issuer=env.string("JWT_ISSUER", "wallet-auth"),
         jwks_refresh_min_interval_s=env.number("JWKS_REFRESH_MIN_INTERVAL_S", 5.0),
+        so_reuseport=env.flag("GRPC_SO_REUSEPORT", False),
     )

@@ -108,7 +108,7 @@ class WalletServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(config.so_reuseport)),
             ],
         )
         for registration in self._registrations:

@@ -80,3 +80,8 @@ def test_bad_flag() -> None:
 
 def test_blank_values_count_as_unset() -> None:
     assert Env({"X": "   "}).string("X", "default") == "default"
+
+
+def test_so_reuseport_is_off_unless_asked_for() -> None:
+    assert load_service_config("contacts", BASE_ENV).so_reuseport is False
+    assert load_service_config("contacts", {**BASE_ENV, "GRPC_SO_REUSEPORT": "true"}).so_reuseport is True
