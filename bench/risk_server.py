@@ -40,7 +40,9 @@ class _NoLedgerTokens:
         raise RuntimeError("the bench's risk server has no ledger")
 
 
-async def _serve(database_url: str, redis_url: str, keys: list[dict[str, str]], port_file: Path) -> None:
+async def _serve(
+    database_url: str, redis_url: str, keys: list[dict[str, str]], port_file: Path, events_stream: str
+) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         await apply_migrations(connection, MIGRATIONS, scope="risk")
@@ -53,7 +55,8 @@ async def _serve(database_url: str, redis_url: str, keys: list[dict[str, str]], 
         StaticJwksSource(keys), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
     )
     runtime = Runtime(config=config, verifier=verifier)
-    app = RiskApp(runtime, RiskConfig(), GrpcLedgerReviews("127.0.0.1:1", _NoLedgerTokens()))
+    risk_config = RiskConfig(ledger_events_stream=events_stream)
+    app = RiskApp(runtime, risk_config, GrpcLedgerReviews("127.0.0.1:1", _NoLedgerTokens()))
     registrations: Sequence[Registration] = registrations_for(app)(runtime)
     server = WalletServer(runtime, registrations)
     await server.start()
@@ -74,9 +77,11 @@ def main() -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--jwks-file", type=Path, required=True)
     parser.add_argument("--port-file", type=Path, required=True)
+    # Its own stream, so seeded events never reach a real suite's consumers on the same Redis.
+    parser.add_argument("--events-stream", required=True)
     args = parser.parse_args()
     keys = json.loads(args.jwks_file.read_text(encoding="utf-8"))
-    uvloop.run(_serve(args.database_url, args.redis_url, keys, args.port_file))
+    uvloop.run(_serve(args.database_url, args.redis_url, keys, args.port_file, args.events_stream))
 
 
 if __name__ == "__main__":

@@ -124,12 +124,12 @@ class AssessmentContext:
     def digest(self) -> str:
         """Identifies the content, so a reused assessment id with a different payment is detected."""
         # Field by field rather than dataclasses.asdict (a deep copy): this runs on every Assess.
-        values = [getattr(self, name) for name in _CONTEXT_FIELDS]
+        values = [getattr(self, name) for name in CONTEXT_FIELDS]
         canonical = json.dumps(values, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CONTEXT_FIELDS = tuple(item.name for item in fields(AssessmentContext))
+CONTEXT_FIELDS = tuple(item.name for item in fields(AssessmentContext))
 
 
 def validate_context(assessment_id: str, context: AssessmentContext) -> uuid.UUID:

@@ -89,6 +89,8 @@ class AssessmentRecorder:
                 RECORDER_QUEUE_DEPTH.set(self._queue.qsize())
                 if self._queue.empty():
                     self._idle.set()
+                if self._queue.qsize() < limits.RECORDER_BATCH_MAX:
+                    # Let a batch gather: one INSERT per interval, not one per record at moderate traffic.
                     await asyncio.sleep(limits.RECORDER_FLUSH_INTERVAL_S)
         except asyncio.CancelledError:
             await self._drain(batch)

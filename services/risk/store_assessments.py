@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from services.risk.domain import AssessmentContext, AssessmentRecord, AssessmentResult, Decision
+from services.risk.domain import CONTEXT_FIELDS, AssessmentContext, AssessmentRecord, AssessmentResult, Decision
 from services.risk.store import PoolSource, to_datetime
 
 _INSERT = (
@@ -27,6 +27,11 @@ def context_from_json(raw: str | dict[str, Any]) -> AssessmentContext:
     body = json.loads(raw) if isinstance(raw, str) else dict(raw)
     body["amr"] = tuple(body.get("amr", ()))
     return AssessmentContext(**body)
+
+
+def _context_dict(context: AssessmentContext) -> dict[str, Any]:
+    # Field by field: dataclasses.asdict deep-copies, and the recorder writes every assessment.
+    return {name: getattr(context, name) for name in CONTEXT_FIELDS}
 
 
 def record_to_json(record: AssessmentRecord) -> str:
@@ -74,7 +79,7 @@ def _row_values(record: AssessmentRecord) -> tuple[Any, ...]:
         uuid.UUID(result.case_id) if result.case_id else None,
         result.anomaly_score,
         result.anomaly_shadow,
-        json.dumps(asdict(context)),
+        json.dumps(_context_dict(context)),
         json.dumps(dict(record.features)),
         record.list_outcome,
         to_datetime(result.assessed_at_s),
