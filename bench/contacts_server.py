@@ -1,9 +1,10 @@
 """A real contacts server for the bench, in its own process: the service's own servicer, interceptors, Postgres and
 Redis, with a software signing key whose tokens it trusts (there is no auth service in the bench).
 
-``python -m bench.contacts_server`` reads ``DATABASE_URL``, ``REDIS_URL`` and the ``CONTACTS_*`` keys, starts on a
-free port, prints one JSON line ``{"port", "organization_id", "admin_token", "directory_token"}`` and serves until
-SIGTERM or stdin closes.
+``python -m bench.contacts_server`` reads ``DATABASE_URL``, ``REDIS_URL``, ``GRPC_PORT`` (with ``GRPC_SO_REUSEPORT``
+several processes share it), the ``CONTACTS_*`` keys, ``BENCH_ORGANIZATION_ID`` and ``BENCH_SIGNING_SEED`` (hex
+Ed25519 seed: every process trusts the same key), prints one JSON line
+``{"port", "organization_id", "admin_token", "directory_token"}`` and serves until SIGTERM or stdin closes.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
-import uuid
 
 import uvloop
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.contacts.config import load_contacts_config
 from services.contacts.server import ContactsApp
@@ -29,9 +31,10 @@ TOKEN_LIFETIME_S = 3_600
 async def serve() -> None:
     config = load_service_config("contacts")
     app = ContactsApp(load_contacts_config(config.run_dir))
-    key = SigningKey()
+    key = SigningKey(kid="bench")
+    key.private_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(os.environ["BENCH_SIGNING_SEED"]))
     server = await start_test_server(config, app.build, static_verifier(key))
-    organization_id = str(uuid.uuid4())
+    organization_id = os.environ["BENCH_ORGANIZATION_ID"]
     now = int(time.time())
     admin = key.mint(org=organization_id, roles=["admin"], exp=now + TOKEN_LIFETIME_S)
     directory = key.mint(

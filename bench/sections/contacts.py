@@ -1,6 +1,6 @@
 """``contacts.resolve_per_s`` and ``contacts.store_per_s``: the vault at 64 calls in flight against a real contacts
-server process (its servicer, interceptors, Postgres and Redis; tokens minted by a key it trusts, see
-``bench/contacts_server.py``).
+server (two processes sharing the port, each with the service's servicer, interceptors, Postgres and Redis; tokens
+minted by a key they trust, see ``bench/contacts_server.py``).
 
 Resolve is driven by h2load (one request body: the same discoverable number every call, i.e. the hit path, which
 also appends an access-log entry). Store needs a new contact id and number per call, which h2load cannot vary, so
@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ from wallet.contacts.v1 import contacts_contact_pb2, contacts_directory_pb2
 DATABASE = "bench_contacts"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "contacts" / "migrations"
 IN_FLIGHT = 64
+SERVER_PROCESSES = 2
 H2LOAD_CONNECTIONS = 4
 DURATION_S = 10.0
 WARM_UP_S = 2.0
@@ -47,6 +49,12 @@ CALL_TIMEOUT_S = 10.0
 SERVICE = "/wallet.contacts.v1.ContactsService"
 RESOLVE_NUMBER = "+8613800000001"
 YEAR_S = 365 * 24 * 3600
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _key() -> str:
@@ -60,8 +68,12 @@ def run(context: BenchContext) -> list[Figure]:
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": context.redis_url(),
-        "GRPC_PORT": "0",
+        # Two processes share one port (SO_REUSEPORT): one Python process serves from one core.
+        "GRPC_PORT": str(_free_port()),
+        "GRPC_SO_REUSEPORT": "true",
         "METRICS_PORT": "0",
+        "BENCH_ORGANIZATION_ID": str(uuid.uuid4()),
+        "BENCH_SIGNING_SEED": os.urandom(32).hex(),
         "WALLET_RUN_DIR": str(context.work_dir / "contacts"),
         "CONTACTS_KEK": _key(),
         "CONTACTS_BLIND_INDEX_KEY": _key(),
@@ -71,25 +83,31 @@ def run(context: BenchContext) -> list[Figure]:
         "CONTACTS_RESOLVE_PER_TENANT_PER_MIN": "1000000000",
         "LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.contacts_server"],
-        env=environment,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.contacts_server"],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(SERVER_PROCESSES)
+    ]
     try:
-        started = _read_started(process)
+        # Every process must be up; they share the port, the organization and the trusted key, so any's tokens do.
+        started = [_read_started(process) for process in processes].pop()
         address = f"127.0.0.1:{started['port']}"
         asyncio.run(_seed_discoverable(address, started["admin_token"]))
         resolve = _resolve_figure(context, address, started["directory_token"], database_url)
         store = asyncio.run(_store_figure(address, started["admin_token"], database_url))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=CONNECT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=CONNECT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
     return [resolve, store]
 
 
