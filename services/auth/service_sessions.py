@@ -12,7 +12,7 @@ from services.auth.domain_records import Session, Source
 from services.auth.sealing import sha256
 from services.auth.service import AuthTransaction
 from services.auth.service_login import count_failure, verify_second_factor
-from services.kit.errors import FailedPrecondition, FieldViolation, NotImplementedYet
+from services.kit.errors import FailedPrecondition, FieldViolation, NotImplementedYet, Unauthenticated
 from services.kit.ids import parse_uuid
 from services.kit.paging import decode_page_token, encode_page_token, page_size
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE
@@ -155,6 +155,8 @@ async def step_up(core: AuthCore, *, totp_code: str, has_passkey: bool, source: 
             raise domain.MfaEnrolmentRequired("enrol TOTP before stepping up")
         ok = await verify_second_factor(core, tx, principal, totp_code=totp_code, recovery_code="")
         session = await tx.get_session(me.session_id) if me.session_id else None
+        if session is not None and session.revoked_at is not None:
+            raise Unauthenticated("the session of this token was revoked")
         payload = (
             events.StepUpSucceeded(
                 principal_id=me.subject, method=events.STEP_UP_METHOD_TOTP, source=audit.event_source(source)
