@@ -82,3 +82,39 @@ def outbox_row(organization_id: uuid.UUID, partition_key: uuid.UUID, payload: Me
         occurred_at_s=now.timestamp(),
     )
     return OutboxRow(event_id, LEDGER_EVENTS_STREAM, str(partition_key), envelope.SerializeToString())
+
+
+def account_event(method: str, account: Account, actor_principal_id: str, reason: str = "") -> Message:
+    """The event of an account verb (OpenAccount, FreezeAccount, UnfreezeAccount, CloseAccount, UpdateAccountLimits)."""
+    account_id, customer_id = str(account.account_id), str(account.customer_id or "")
+    if method == "OpenAccount":
+        return ledger_events_pb2.AccountOpened(
+            account_id=account_id,
+            customer_id=customer_id,
+            kind=int(account.kind),  # type: ignore[arg-type]
+            currency=account.currency,
+        )
+    if method == "FreezeAccount":
+        return ledger_events_pb2.AccountFrozen(
+            account_id=account_id, customer_id=customer_id, reason=reason, actor_principal_id=actor_principal_id
+        )
+    if method == "UnfreezeAccount":
+        return ledger_events_pb2.AccountUnfrozen(
+            account_id=account_id, customer_id=customer_id, actor_principal_id=actor_principal_id
+        )
+    if method == "CloseAccount":
+        return ledger_events_pb2.AccountClosed(
+            account_id=account_id, customer_id=customer_id, actor_principal_id=actor_principal_id
+        )
+    assert method == "UpdateAccountLimits", method
+    message = ledger_events_pb2.AccountLimitsChanged(
+        account_id=account_id,
+        customer_id=customer_id,
+        credit_limit=money_pb2.Money(currency=account.currency, amount_minor=account.credit_limit_minor),
+        actor_principal_id=actor_principal_id,
+    )
+    if account.daily_outflow_limit_minor is not None:
+        message.daily_outflow_limit.CopyFrom(
+            money_pb2.Money(currency=account.currency, amount_minor=account.daily_outflow_limit_minor)
+        )
+    return message

@@ -29,6 +29,7 @@ from services.ledger.currencies import CURRENCY_CODE_PATTERN, ISO_CURRENCIES, Cu
 from services.ledger.domain_accounts import Account, LimitsUpdate, Money, OpenAccountCommand
 from services.ledger.domain_transfers import Transfer
 from services.ledger.errors import AccountNotFound, UnknownCurrency
+from services.ledger.events import account_event, outbox_row
 from services.ledger.store_accounts import AccountFilter, ClaimedRequest
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
@@ -170,6 +171,7 @@ class AccountService:
                 raise UnknownCurrency("currency")
             account = accounts.new_account(org, command, self._clock())
             if await self._store.insert_account(connection, account):
+                await self._publish(connection, "OpenAccount", account, caller)
                 return account
             existing = await self._store.get_account(connection, org, command.account_id)
         assert existing is not None
@@ -261,6 +263,7 @@ class AccountService:
                 changed = accounts.close(account, now)
             await self._store.update_account_state(connection, changed)
             await self._audit(connection, caller, method, str(parsed), str(request), {"reason": reason}, now)
+            await self._publish(connection, method, changed, caller, reason)
         return changed
 
     async def update_limits(
@@ -306,6 +309,7 @@ class AccountService:
                 "new_daily_outflow_limit_minor": _optional(changed.daily_outflow_limit_minor),
             }
             await self._audit(connection, caller, "UpdateAccountLimits", str(parsed), str(request), details, now)
+            await self._publish(connection, "UpdateAccountLimits", changed, caller)
         return changed
 
     async def define_asset(
@@ -358,6 +362,13 @@ class AccountService:
             items = items[:size]
             token = paging.encode_page_token({"c": items[-1][0].code}, filter_key)
         return Page(items, token)
+
+    async def _publish(
+        self, connection: asyncpg.Connection, method: str, account: Account, caller: Caller, reason: str = ""
+    ) -> None:
+        payload = account_event(method, account, caller.principal_id, reason)
+        row = outbox_row(account.organization_id, account.account_id, payload, self._clock())
+        await self._store.enqueue_events(connection, [row])
 
     async def _audit(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ import redis.asyncio as redis_asyncio
 from services.kit.outbox import OutboxRelay, decode_entry
 from services.ledger.events import LEDGER_EVENTS_STREAM
 from tests.integration.ledger.conftest import LedgerHarness
+from wallet.ledger.v1 import ledger_accounts_pb2 as accounts_pb
 from wallet.ledger.v1 import ledger_events_pb2
 
 pytestmark = pytest.mark.integration
@@ -137,11 +139,18 @@ async def test_posted_transfer_event_arrives_in_account_order_and_after_an_outag
             await proxy.close()
 
 
-async def test_event_id_is_unique_per_fact(ledger: LedgerHarness) -> None:
+async def test_account_and_hold_facts_are_written_to_the_outbox_in_order(ledger: LedgerHarness) -> None:
     account, other = await ledger.open(), await ledger.open()
     await ledger.fund(account, 10)
     await ledger.transfer(account, other, 10, pending=True)
+    await ledger.stub.FreezeAccount(
+        accounts_pb.FreezeAccountRequest(account_id=account, reason="check", request_id=str(uuid.uuid4())),
+        metadata=ledger.auth(),
+    )
     async with ledger.app.runtime.pool.acquire() as connection:
-        rows = await connection.fetch("SELECT event_id, partition_key FROM outbox WHERE partition_key = $1", account)
-    assert len(rows) >= 1
+        rows = await connection.fetch(
+            "SELECT event_id, envelope FROM outbox WHERE partition_key = $1 ORDER BY id", account
+        )
+    types = [decode_entry({b"event": bytes(r["envelope"])}).event_type.rsplit(".", 1)[1] for r in rows]
+    assert types == ["AccountOpened", "TransferPending", "AccountFrozen"]
     assert len({r["event_id"] for r in rows}) == len(rows)
