@@ -12,6 +12,7 @@ from services.risk.anomaly import AnomalyModels
 from services.risk.config import RiskConfig
 from services.risk.consumer import LedgerEventConsumer
 from services.risk.feature_windows import FeatureWindows
+from services.risk.limits import CONSUMER_CLAIM_IDLE_MS
 from services.risk.recorder import AssessmentRecorder
 from services.risk.service import RiskService
 from services.risk.service_cases import CaseService, LedgerReviews
@@ -52,8 +53,8 @@ class RiskApp:
         )
         self.cases = CaseService(self.config, cases=cases, reports=reports, ledger=self.ledger, windows=windows)
 
-    def consumer(self) -> LedgerEventConsumer:
-        return LedgerEventConsumer(self.config, self.runtime.redis, self.cases)
+    def consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> LedgerEventConsumer:
+        return LedgerEventConsumer(self.config, self.runtime.redis, self.cases, claim_idle_ms=claim_idle_ms)
 
     def background_jobs(self) -> Sequence[BackgroundJob]:
         return [self.recorder.run(), self.consumer().run()]

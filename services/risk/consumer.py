@@ -12,11 +12,13 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as redis_asyncio
+from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from services.kit.outbox import decode_entry
 from services.risk import limits
 from services.risk.config import RiskConfig
+from services.risk.feature_windows import KEYS
 from services.risk.service_cases import CaseService, PostedFacts
 from wallet.common.v1 import events_pb2
 from wallet.ledger.v1 import ledger_events_pb2
@@ -25,6 +27,13 @@ log = logging.getLogger(__name__)
 
 EVENTS_CONSUMED = Counter("wallet_risk_events_consumed_total", "Ledger events applied.", ["event_type"])
 EVENTS_FAILED = Counter("wallet_risk_events_failed_total", "Ledger events that failed and will be redelivered.")
+EVENTS_DEAD_LETTERED = Counter(
+    "wallet_risk_events_dead_lettered_total",
+    "Ledger events given up after repeated failures (kept in the dead-letter stream).",
+)
+DEAD_LETTER_STREAM = KEYS.key("dead_letter", "ledger_events")
+DEAD_LETTER_MAX_LENGTH = 10_000
+DEAD_LETTER_TTL_S = 30 * 24 * 3600
 
 POSTED = ledger_events_pb2.TransferPosted.DESCRIPTOR.full_name
 PENDING = ledger_events_pb2.TransferPending.DESCRIPTOR.full_name
@@ -32,7 +41,15 @@ EXPIRED = ledger_events_pb2.TransferExpired.DESCRIPTOR.full_name
 
 
 class LedgerEventConsumer:
-    def __init__(self, config: RiskConfig, redis: redis_asyncio.Redis, cases: CaseService) -> None:
+    def __init__(
+        self,
+        config: RiskConfig,
+        redis: redis_asyncio.Redis,
+        cases: CaseService,
+        *,
+        claim_idle_ms: int = limits.CONSUMER_CLAIM_IDLE_MS,
+    ) -> None:
+        self._claim_idle_ms = claim_idle_ms
         self._stream = config.ledger_events_stream
         self._group = config.consumer_group
         self._redis = redis
@@ -67,11 +84,11 @@ class LedgerEventConsumer:
             self._stream,
             self._group,
             self._name,
-            limits.CONSUMER_CLAIM_IDLE_MS,
+            self._claim_idle_ms,
             "0-0",
             count=limits.CONSUMER_BATCH_MAX,
         )
-        entries: list[Any] = list(claim[1])
+        entries: list[Any] = await self._without_poison(list(claim[1]))
         if not entries:
             response: Any = await self._redis.xreadgroup(
                 self._group, self._name, {self._stream: ">"}, count=limits.CONSUMER_BATCH_MAX, block=block_ms
@@ -84,7 +101,14 @@ class LedgerEventConsumer:
                 continue
             try:
                 await self._handle(decode_entry(fields))
-            except (OSError, ValueError, redis_asyncio.RedisError, asyncpg.PostgresError) as err:
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                DecodeError,
+                redis_asyncio.RedisError,
+                asyncpg.PostgresError,
+            ) as err:
                 # Left unacknowledged: claimed again after CONSUMER_CLAIM_IDLE_MS.
                 EVENTS_FAILED.inc()
                 log.warning("ledger event not applied", extra={"fields": {"error": type(err).__name__}})
@@ -92,6 +116,30 @@ class LedgerEventConsumer:
             await self._redis.xack(self._stream, self._group, entry_id)
             acknowledged += 1
         return acknowledged
+
+    async def _without_poison(self, claimed: list[Any]) -> list[Any]:
+        """Claimed entries, minus those delivered too often: those move to the dead-letter stream (capped, with a
+        TTL), are acknowledged and logged at ERROR, so one bad event cannot be retried forever."""
+        kept: list[Any] = []
+        for entry_id, fields in claimed:
+            pending: Any = await self._redis.xpending_range(
+                self._stream, self._group, min=entry_id, max=entry_id, count=1
+            )
+            deliveries = int(pending[0]["times_delivered"]) if pending else 0
+            if deliveries <= limits.CONSUMER_DELIVERIES_MAX or not fields:
+                kept.append((entry_id, fields))
+                continue
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(DEAD_LETTER_STREAM, fields, maxlen=DEAD_LETTER_MAX_LENGTH, approximate=True)
+                pipe.expire(DEAD_LETTER_STREAM, DEAD_LETTER_TTL_S)
+                pipe.xack(self._stream, self._group, entry_id)
+                await pipe.execute()
+            EVENTS_DEAD_LETTERED.inc()
+            log.error(
+                "ledger event dead-lettered after repeated failures",
+                extra={"fields": {"entry_id": entry_id.decode(), "deliveries": deliveries}},
+            )
+        return kept
 
     async def _handle(self, envelope: events_pb2.EventEnvelope) -> None:
         org = envelope.organization_id

@@ -66,6 +66,8 @@ CONSUMER_BLOCK_MS = 1000
 # Entries another consumer took but did not acknowledge for this long are claimed (it probably died).
 CONSUMER_CLAIM_IDLE_MS = 60_000
 CONSUMER_BACKOFF_MAX_S = 5.0
+# An event that failed this many deliveries goes to the dead-letter stream instead of being retried forever.
+CONSUMER_DELIVERIES_MAX = 5
 
 # --- Online model ---
 ANOMALY_MODELS_MAX = 1_000

@@ -228,3 +228,22 @@ async def test_list_assessments_pages_and_filters(risk_stack: Any) -> None:
         if not token:
             break
     assert sorted(seen) == sorted(ids)
+
+
+async def test_an_event_that_always_fails_is_dead_lettered_not_retried_forever(risk_stack: Any) -> None:
+    from services.kit.outbox import STREAM_ENTRY_FIELD
+    from services.risk.consumer import DEAD_LETTER_STREAM
+
+    junk = f"not an envelope {uuid.uuid4()}".encode()
+    entry_id = await risk_stack.redis.xadd(risk_stack.config.ledger_events_stream, {STREAM_ENTRY_FIELD: junk})
+    assert await risk_stack.consume_all() == 0
+    reclaiming = risk_stack.app.consumer(claim_idle_ms=0)
+    for _ in range(8):
+        await reclaiming.consume_once(block_ms=None)
+    pending = await risk_stack.redis.xpending_range(
+        risk_stack.config.ledger_events_stream, risk_stack.config.consumer_group, min=entry_id, max=entry_id, count=1
+    )
+    assert pending == []
+    dead = await risk_stack.redis.xrange(DEAD_LETTER_STREAM)
+    assert any(fields[STREAM_ENTRY_FIELD.encode()] == junk for _, fields in dead)
+    assert await risk_stack.redis.ttl(DEAD_LETTER_STREAM) > 0
