@@ -266,6 +266,22 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         report = await self._app.integrity.check_invariants(current_caller().organization_id)
         return wire.invariants_out(report)
 
+    async def ListAuditEvents(
+        self, request: integrity_pb2.ListAuditEventsRequest, context: Any
+    ) -> integrity_pb2.ListAuditEventsResponse:
+        page = await self._app.accounts.list_audit_events(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            resource_id=request.resource_id,
+            actor_principal_id=request.actor_principal_id,
+            start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
+            end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
+        )
+        return integrity_pb2.ListAuditEventsResponse(
+            audit_events=[wire.audit_event_out(e) for e in page.items], next_page_token=page.next_page_token
+        )
+
     # --- fx ---
 
     async def SetFxRate(self, request: fx_pb2.SetFxRateRequest, context: Any) -> fx_pb2.SetFxRateResponse:

@@ -30,7 +30,7 @@ from services.ledger.domain_accounts import Account, LimitsUpdate, Money, OpenAc
 from services.ledger.domain_transfers import Transfer
 from services.ledger.errors import AccountNotFound, UnknownCurrency
 from services.ledger.events import account_event, outbox_row
-from services.ledger.store_accounts import AccountFilter, ClaimedRequest
+from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
@@ -80,6 +80,18 @@ class LedgerStore(CommitStore, Protocol):
         occurred_at: dt.datetime,
     ) -> None: ...
 
+    async def list_audit_events(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        *,
+        resource_id: str,
+        actor_principal_id: str,
+        start_time: dt.datetime | None,
+        end_time: dt.datetime | None,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[AuditEvent]: ...
     async def list_transfers(
         self,
         connection: asyncpg.Connection,
@@ -362,6 +374,42 @@ class AccountService:
             items = items[:size]
             token = paging.encode_page_token({"c": items[-1][0].code}, filter_key)
         return Page(items, token)
+
+    async def list_audit_events(
+        self,
+        caller: Caller,
+        *,
+        page_size: int,
+        page_token: str,
+        resource_id: str,
+        actor_principal_id: str,
+        start_time: dt.datetime | None,
+        end_time: dt.datetime | None,
+    ) -> Page[AuditEvent]:
+        violations: list[FieldViolation] = []
+        size = _page_size(page_size, violations)
+        if start_time and end_time and end_time <= start_time:
+            violations.append(FieldViolation("end_time", "must be after start_time"))
+        if violations:
+            raise invalid(violations)
+        filter_key = {"r": resource_id, "a": actor_principal_id, "from": str(start_time), "to": str(end_time)}
+        before = _cursor_uuid(paging.decode_page_token(page_token, filter_key), "i")
+        async with self._pool.acquire() as connection:
+            rows = await self._store.list_audit_events(
+                connection,
+                caller.organization_id,
+                resource_id=resource_id,
+                actor_principal_id=actor_principal_id,
+                start_time=start_time,
+                end_time=end_time,
+                before_id=before,
+                limit=size + 1,
+            )
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            token = paging.encode_page_token({"i": str(rows[-1].audit_event_id)}, filter_key)
+        return Page(rows, token)
 
     async def _publish(
         self, connection: asyncpg.Connection, method: str, account: Account, caller: Caller, reason: str = ""

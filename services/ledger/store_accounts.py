@@ -290,3 +290,58 @@ class AccountStore:
             json.dumps(dict(details), sort_keys=True),
             occurred_at,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    audit_event_id: uuid.UUID
+    method: str
+    actor_principal_id: str
+    resource_id: str
+    request_id: str
+    trace_id: str
+    details: dict[str, str]
+    occurred_at: dt.datetime
+
+
+class AuditStore:
+    async def list_audit_events(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        *,
+        resource_id: str,
+        actor_principal_id: str,
+        start_time: dt.datetime | None,
+        end_time: dt.datetime | None,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        """Newest first by audit_event_id (UUIDv7, time-ordered); the resource filter uses its own index."""
+        rows = await connection.fetch(
+            """SELECT * FROM audit_events
+               WHERE organization_id = $1 AND ($2 = '' OR resource_id = $2) AND ($3 = '' OR actor_principal_id = $3)
+                 AND ($4::timestamptz IS NULL OR occurred_at >= $4) AND ($5::timestamptz IS NULL OR occurred_at < $5)
+                 AND ($6::uuid IS NULL OR audit_event_id < $6)
+               ORDER BY audit_event_id DESC LIMIT $7""",
+            organization_id,
+            resource_id,
+            actor_principal_id,
+            start_time,
+            end_time,
+            before_id,
+            limit,
+        )
+        return [
+            AuditEvent(
+                r["audit_event_id"],
+                r["method"],
+                r["actor_principal_id"],
+                r["resource_id"],
+                r["request_id"],
+                r["trace_id"],
+                json.loads(r["details"]),
+                r["occurred_at"],
+            )
+            for r in rows
+        ]

@@ -14,6 +14,7 @@ from services.ledger.domain_transfers import Transfer
 from services.ledger.service_fx import ExchangeResult
 from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
 from services.ledger.service_transfers import BatchResult, Statement, TransferRequest, error_reason
+from services.ledger.store_accounts import AuditEvent
 from services.ledger.store_fx import FxRate, Quote
 from services.ledger.store_transfers import BalanceAt
 from wallet.common.v1 import errors_pb2, money_pb2
@@ -259,4 +260,17 @@ def exchange_out(result: ExchangeResult) -> ledger_fx_pb2.Exchange:
         sell_transfer_id=str(result.record.sell_transfer_id),
         buy_transfer_id=str(result.record.buy_transfer_id),
         created_at=timestamp_out(result.record.created_at),
+    )
+
+
+def audit_event_out(event: AuditEvent) -> ledger_integrity_pb2.AuditEvent:
+    return ledger_integrity_pb2.AuditEvent(
+        audit_event_id=str(event.audit_event_id),
+        method=event.method,
+        actor_principal_id=event.actor_principal_id,
+        resource_id=event.resource_id,
+        request_id=event.request_id,
+        trace_id=event.trace_id,
+        details=event.details,
+        occurred_at=timestamp_out(event.occurred_at),
     )

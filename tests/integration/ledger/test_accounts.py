@@ -13,6 +13,7 @@ from tests.integration.ledger.conftest import LedgerHarness
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2 as pb
 from wallet.ledger.v1 import ledger_assets_pb2 as assets_pb
+from wallet.ledger.v1 import ledger_integrity_pb2 as integrity_pb
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +171,10 @@ async def test_limits_update_is_audited_and_enforced(ledger: LedgerHarness) -> N
     details = await _error(ledger.transfer(account, sink, 200))
     assert details.reason == "DAILY_LIMIT_EXCEEDED"
     assert details.metadata["remaining_minor"] == "100"
-    async with ledger.app.runtime.pool.acquire() as connection:
-        rows = await connection.fetch("SELECT method, details FROM audit_events WHERE resource_id = $1", account)
-    assert [r["method"] for r in rows] == ["UpdateAccountLimits"]
-    assert '"new_credit_limit_minor": "500"' in rows[0]["details"]
+    audit = await ledger.stub.ListAuditEvents(
+        integrity_pb.ListAuditEventsRequest(resource_id=account), metadata=ledger.auth()
+    )
+    assert [e.method for e in audit.audit_events] == ["UpdateAccountLimits"]
+    assert audit.audit_events[0].details["old_credit_limit_minor"] == "0"
+    assert audit.audit_events[0].details["new_credit_limit_minor"] == "500"
+    assert audit.audit_events[0].details["new_daily_outflow_limit_minor"] == "300"
