@@ -281,11 +281,13 @@ class FeatureWindows:
             )
         return StoredDecision(json.loads(stored))
 
-    async def publish_version(self, key: str, version: int) -> None:
-        await self._redis.set(key, version, ex=limits.VERSION_KEY_TTL_S)
+    async def publish_version(self, key: str, version: int, *, only_if_missing: bool = False) -> None:
+        """Sets the rules version. A replica that found the key missing re-sets it with ``only_if_missing``, so a
+        version it read from Postgres just before a publish can never overwrite the newer one."""
+        await self._redis.set(key, version, ex=limits.VERSION_KEY_TTL_S, nx=only_if_missing)
 
-    async def touch_version(self, key: str) -> str:
+    async def touch_version(self, key: str, *, only_if_missing: bool = False) -> str:
         """Marks a change with a new unique stamp (not a counter: a counter restarting after its TTL could repeat)."""
         stamp = str(uuid7())
-        await self._redis.set(key, stamp, ex=limits.VERSION_KEY_TTL_S)
+        await self._redis.set(key, stamp, ex=limits.VERSION_KEY_TTL_S, nx=only_if_missing)
         return stamp

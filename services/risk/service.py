@@ -66,8 +66,8 @@ class Windows(Protocol):
     async def store_decision(
         self, organization_id: str, assessment_id: str, body: dict[str, Any]
     ) -> StoredDecision: ...
-    async def publish_version(self, key: str, version: int) -> None: ...
-    async def touch_version(self, key: str) -> str: ...
+    async def publish_version(self, key: str, version: int, *, only_if_missing: bool = False) -> None: ...
+    async def touch_version(self, key: str, *, only_if_missing: bool = False) -> str: ...
 
 
 class Rules(Protocol):
@@ -301,7 +301,7 @@ class RiskService:
             fresh = _CachedRules(version, await self._compiled(org, version), now_s)
         self._rules_cache[org] = fresh
         if published_version is None:
-            await self._windows.publish_version(rules_version_key(org), version)
+            await self._windows.publish_version(rules_version_key(org), version, only_if_missing=True)
         return fresh
 
     async def _compiled(self, org: str, version: int) -> CompiledRuleSet:
@@ -319,7 +319,7 @@ class RiskService:
             if stamp is None and now_s - cached.loaded_at_s < limits.RULES_CACHE_TTL_S:
                 return cached.matcher
         if stamp is None:
-            stamp = await self._windows.touch_version(lists_version_key(org))
+            stamp = await self._windows.touch_version(lists_version_key(org), only_if_missing=True)
         entries = await self._lists.active(org, limits.LIST_ENTRIES_CACHED_MAX)
         matcher = ListMatcher(entries)
         self._lists_cache[org] = _CachedLists(stamp, matcher, now_s)
