@@ -82,6 +82,7 @@ def serve() -> int:
     from services.kit.service_main import BackgroundJob, ServiceSpec
     from services.kit.service_main import serve as serve_service
     from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER
+    from services.kit.token_cache import CachedTokenVerifier
     from services.kit.tokens import StaticJwksSource, TokenVerifier
     from services.ledger.app import LedgerApp
     from services.ledger.jobs import background_jobs
@@ -130,7 +131,8 @@ def serve() -> int:
 
     def verifier(runtime: Runtime) -> TokenVerifier:
         jwk = json.loads(os.environ["BENCH_LEDGER_JWK"])
-        return TokenVerifier(
+        # The same verification cache as ``python -m services.ledger`` (services/kit/token_cache.py).
+        return CachedTokenVerifier(
             StaticJwksSource([jwk]), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
         )
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.kit.token_cache import build_cached_verifier
+from services.kit.tokens import TokenVerifier
 from services.ledger.app import LedgerApp
 from services.ledger.jobs import background_jobs
 from services.ledger.server import registrations_for
@@ -29,6 +31,10 @@ class LedgerProcess:
     def jobs(self, runtime: Runtime) -> list[BackgroundJob]:
         return background_jobs(self.app(runtime))
 
+    def verifier(self, runtime: Runtime) -> TokenVerifier:
+        # Every call carries the same few tokens: remember verified ones briefly (services/kit/token_cache.py).
+        return build_cached_verifier(runtime.config)
+
 
 def spec() -> ServiceSpec:
     process = LedgerProcess()
@@ -37,6 +43,7 @@ def spec() -> ServiceSpec:
         migrations_dir=Path(__file__).parent / "migrations",
         build=process.registrations,
         background_jobs=process.jobs,
+        verifier=process.verifier,
     )
 
 
