@@ -93,18 +93,24 @@ def ring_field(ring: str, window: Window, epoch: int) -> str:
     return f"{ring}{window.bucket_s}:{epoch % window.slots}"
 
 
-def parse_ring(fields: Mapping[str, str], ring: str, window: Window) -> list[Bucket]:
-    """Buckets of one ring; each field's value is ``epoch:count:sum``."""
-    prefix = f"{ring}{window.bucket_s}:"
-    buckets: list[Bucket] = []
+def parse_rings(fields: Mapping[str, str]) -> dict[str, list[Bucket]]:
+    """Every ring of a hash in one pass, by ring name (``o10``, ``o300``, ``i3600``, ...); each field's value is
+    ``epoch:count:sum``. Scalar fields (``n``, ``mean``) have no ``:`` in their names and are skipped."""
+    rings: dict[str, list[Bucket]] = {}
     for name, value in fields.items():
-        if not name.startswith(prefix):
+        ring, separator, _ = name.partition(":")
+        if not separator:
             continue
         parts = value.split(":")
         if len(parts) != 3:
             continue
-        buckets.append(Bucket(int(parts[0]), int(parts[1]), int(parts[2])))
-    return buckets
+        rings.setdefault(ring, []).append(Bucket(int(parts[0]), int(parts[1]), int(parts[2])))
+    return rings
+
+
+def parse_ring(fields: Mapping[str, str], ring: str, window: Window) -> list[Bucket]:
+    """The buckets of one ring."""
+    return parse_rings(fields).get(f"{ring}{window.bucket_s}", [])
 
 
 def window_totals(buckets: list[Bucket], now_s: float, window: Window) -> tuple[int, int]:
@@ -175,14 +181,16 @@ class ThresholdPolicy:
 
 def window_features(state: EntityState, now_s: float) -> dict[str, FeatureValue]:
     features: dict[str, FeatureValue] = {}
+    account = parse_rings(state.account_fields)
+    device = parse_rings(state.device_fields)
     for window in WINDOWS:
-        count, total = window_totals(parse_ring(state.account_fields, RING_OUTFLOW, window), now_s, window)
+        count, total = window_totals(account.get(f"{RING_OUTFLOW}{window.bucket_s}", []), now_s, window)
         features[f"account.outflow_count.{window.name}"] = count
         features[f"account.outflow_sum.{window.name}"] = total
-        count, total = window_totals(parse_ring(state.device_fields, RING_DEVICE, window), now_s, window)
+        count, total = window_totals(device.get(f"{RING_DEVICE}{window.bucket_s}", []), now_s, window)
         features[f"device.count.{window.name}"] = count
         features[f"device.sum.{window.name}"] = total
-    inflow = parse_ring(state.account_fields, RING_INFLOW, WINDOW_24H)
+    inflow = account.get(f"{RING_INFLOW}{WINDOW_24H.bucket_s}", [])
     _, inflow_sum = window_totals(inflow, now_s, WINDOW_24H)
     features["account.inflow_sum.24h"] = inflow_sum
     return features
