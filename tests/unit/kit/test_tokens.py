@@ -134,3 +134,65 @@ async def test_step_up_needs_mfa_and_recent_auth_time() -> None:
 def test_ed25519_only_keys_are_loaded() -> None:
     # A sanity check on the test key itself: it is an Ed25519 key.
     assert isinstance(SigningKey().private_key, Ed25519PrivateKey)
+
+
+async def test_claims_agree_with_pyjwt() -> None:
+    key = SigningKey()
+    token = key.mint(roles=["finance", "approver"], scope="a.b.c d.e.f", amr=["pwd", "otp"], acr="mfa", sid="s-1")
+    principal = await static_verifier(key).verify(token)
+    claims = jwt.decode(token, key.private_key.public_key(), algorithms=["EdDSA"], audience="wallet")
+    assert principal.subject == claims["sub"]
+    assert principal.roles == frozenset(claims["roles"])
+    assert principal.scopes == frozenset(claims["scope"].split())
+    assert principal.amr == tuple(claims["amr"])
+    assert principal.expires_at == claims["exp"]
+
+
+async def test_tampered_claims_fail_the_signature() -> None:
+    key = SigningKey()
+    header, _, signature = key.mint(roles=["customer"]).split(".")
+    forged_claims = _b64(
+        {
+            "sub": "x",
+            "org": "o",
+            "iss": "wallet-auth",
+            "aud": "wallet",
+            "iat": 1,
+            "exp": 2**40,
+            "jti": "j",
+            "roles": ["owner"],
+        }
+    )
+    with pytest.raises(Unauthenticated, match="signature invalid"):
+        await static_verifier(key).verify(f"{header}.{forged_claims}.{signature}")
+
+
+async def test_not_yet_valid_refused() -> None:
+    key = SigningKey()
+    with pytest.raises(Unauthenticated, match="not valid yet"):
+        await static_verifier(key).verify(key.mint(nbf=int(time.time()) + 3600))
+
+
+@pytest.mark.parametrize("exp", ["2000000000", True, 2.5e9])
+async def test_non_integer_times_refused(exp: object) -> None:
+    key = SigningKey()
+    with pytest.raises(Unauthenticated, match="not an integer"):
+        await static_verifier(key).verify(key.mint(exp=exp))
+
+
+async def test_audience_list_accepted_when_it_contains_ours() -> None:
+    key = SigningKey()
+    principal = await static_verifier(key).verify(key.mint(aud=["other", "wallet"], sub="multi"))
+    assert principal.subject == "multi"
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t + "=", lambda t: t.replace(".", "..", 1), lambda t: t + "." + t])
+async def test_non_compact_forms_refused(mangle: object) -> None:
+    key = SigningKey()
+    with pytest.raises(Unauthenticated, match="malformed"):
+        await static_verifier(key).verify(mangle(key.mint()))  # type: ignore[operator]
+
+
+async def test_oversized_token_refused_before_parsing() -> None:
+    with pytest.raises(Unauthenticated, match="malformed"):
+        await static_verifier(SigningKey()).verify("a" * 10_000 + ".b.c")
