@@ -20,11 +20,11 @@ from services.risk.domain import (
     CaseResolution,
     CaseStatus,
     Decision,
-    ListEntry,
     ListEntryType,
     ListKind,
     RuleFormat,
 )
+from services.risk.domain_lists import ListEntry
 from wallet.risk.v1 import (
     risk_assessments_pb2,
     risk_cases_pb2,

@@ -28,15 +28,14 @@ from services.risk.domain import (
     AssessmentRecord,
     AssessmentResult,
     Decision,
-    ListEntry,
     ListEntryType,
     ListKind,
-    ListMatcher,
     RuleFormat,
     RuleVersion,
     rules_checksum,
     validate_context,
 )
+from services.risk.domain_lists import ListEntry, ListMatcher
 from services.risk.feature_windows import HotRead, StoredDecision, lists_version_key, rules_version_key
 from services.risk.features import (
     EntityState,

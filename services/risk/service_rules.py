@@ -21,16 +21,15 @@ from services.risk import limits
 from services.risk.domain import (
     AssessmentRecord,
     Decision,
-    ListEntry,
     ListEntryType,
     ListKind,
     RuleFormat,
     RuleVersion,
     RuleVersionNotFound,
     rules_checksum,
-    validate_list_entry,
     validate_publish,
 )
+from services.risk.domain_lists import ListEntry, validate_list_entry
 from services.risk.feature_windows import lists_version_key, rules_version_key
 from services.risk.rules import CompiledRuleSet, RuleOutcome, compile_document
 from services.risk.service import (

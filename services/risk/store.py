@@ -16,14 +16,13 @@ import asyncpg
 
 from services.kit.db import transaction
 from services.risk.domain import (
-    ListEntry,
-    ListEntryNotFound,
     ListEntryType,
     ListKind,
     RuleFormat,
     RulesVersionConflict,
     RuleVersion,
 )
+from services.risk.domain_lists import ListEntry, ListEntryNotFound
 
 # The pool connects after the server starts, so stores are given a way to reach it rather than the pool itself.
 PoolSource = Callable[[], asyncpg.Pool]

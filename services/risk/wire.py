@@ -10,10 +10,10 @@ from services.risk.domain import (
     AssessmentRecord,
     AssessmentResult,
     CaseEvent,
-    ListEntry,
     ReviewCase,
     RuleVersion,
 )
+from services.risk.domain_lists import ListEntry
 from services.risk.features import FeatureValue
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_transfers_pb2

@@ -15,15 +15,13 @@ from services.risk.domain import (
     CaseResolution,
     CaseStatus,
     Decision,
-    ListEntry,
     ListEntryType,
     ListKind,
-    ListMatcher,
     ReviewCase,
     resolved_status,
     validate_context,
-    validate_list_entry,
 )
+from services.risk.domain_lists import ListEntry, ListMatcher, validate_list_entry
 
 A, B = str(uuid.uuid4()), str(uuid.uuid4())
 
