@@ -23,12 +23,12 @@ from services.kit.config import load_service_config
 from services.kit.grpc_server import Registration, Runtime, WalletServer
 from services.kit.migrations import apply_migrations
 from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER
+from services.kit.token_cache import CachedTokenVerifier
 from services.kit.tokens import StaticJwksSource
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig
 from services.risk.ledger_client import GrpcLedgerReviews
 from services.risk.server import registrations_for
-from services.risk.token_cache import CachingTokenVerifier
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "risk" / "migrations"
 
@@ -51,7 +51,7 @@ async def _serve(
     config = load_service_config(
         "risk", {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "GRPC_PORT": "0", "METRICS_PORT": "0"}
     )
-    verifier = CachingTokenVerifier(
+    verifier = CachedTokenVerifier(
         StaticJwksSource(keys), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
     )
     runtime = Runtime(config=config, verifier=verifier)

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from services.kit.config import ConfigError, Env
 from services.kit.grpc_server import Registration, Runtime
-from services.kit.jwks import AuthServiceJwksSource
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
-from services.kit.tokens import TokenVerifier
+from services.kit.token_cache import build_cached_verifier
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig, load_risk_config
 from services.risk.ledger_client import ClientCredentialsTokenSource, GrpcLedgerReviews
 from services.risk.server import registrations_for
-from services.risk.token_cache import CachingTokenVerifier
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -43,23 +41,13 @@ class RiskProcess:
         return self._app.background_jobs()
 
 
-def caching_verifier(runtime: Runtime) -> TokenVerifier:
-    config = runtime.config
-    return CachingTokenVerifier(
-        AuthServiceJwksSource(config.auth_addr),
-        audience=config.jwt_audience,
-        issuer=config.jwt_issuer,
-        refresh_min_interval_s=config.jwks_refresh_min_interval_s,
-    )
-
-
 def spec(env: Env) -> ServiceSpec:
     process = RiskProcess(load_risk_config(env), env)
     return ServiceSpec(
         name="risk",
         migrations_dir=MIGRATIONS_DIR,
         build=process.build,
-        verifier=caching_verifier,
+        verifier=lambda runtime: build_cached_verifier(runtime.config),
         background_jobs=process.background_jobs,
     )
 
