@@ -5,7 +5,9 @@ drains for ``DRAIN_GRACE_S``."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 import uvloop
@@ -49,6 +51,10 @@ async def serve(config: GatewayConfig, drain_grace_s: float) -> None:
         log.info("stopped")
 
 
+def _stopping(signum: int, frame: FrameType | None) -> None:
+    log.info("stop signal received", extra={"fields": {"signal": signal.Signals(signum).name}})
+
+
 def main() -> int:
     env = Env()
     try:
@@ -59,6 +65,10 @@ def main() -> int:
         print(f"gateway: configuration error: {err}", file=sys.stderr)
         return 2
     setup_telemetry("gateway", env=env)
+    # uvicorn catches SIGTERM/SIGINT while it serves and re-raises them once it has stopped; these handlers receive
+    # that re-raise, so the process goes on to drain the gRPC side instead of dying with the default action.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stopping)
     uvloop.run(serve(config, drain_grace_s))
     return 0
 

@@ -7,10 +7,12 @@ Middleware, outermost first: OpenTelemetry (continues ``traceparent``), security
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from pathlib import Path
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -19,8 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.catalog import HTTP_VERBS
-from gateway.http_api import HttpApi
+from gateway.http_api import HttpApi, current_trace_id
 from gateway.openapi import OpenApiDocument
+from gateway.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 from gateway.runtime import GatewayRuntime
 from gateway.security_headers import SecurityHeadersMiddleware
 
@@ -63,6 +66,22 @@ def _openapi(document: OpenApiDocument) -> Route:
     return Route("/openapi.json", openapi, methods=["GET"])
 
 
+async def routing_problem(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (a path its router cannot even parse, a verb no route takes) as problem+json too."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    reason = "NOT_FOUND" if status == 404 else ("INTERNAL" if status >= 500 else "INVALID_REQUEST")
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + reason,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": "no operation at this path and method" if status in (404, 405) else HTTPStatus(status).phrase,
+        "code": reason,
+        "traceId": current_trace_id(),
+    }
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    return JSONResponse(body, status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
 async def docs(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "docs.html", media_type="text/html")
 
@@ -93,4 +112,4 @@ def create_app(runtime: GatewayRuntime, openapi: OpenApiDocument | None = None) 
                 max_age=600,
             )
         )
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: routing_problem})

@@ -36,7 +36,7 @@ class PayloadTooLarge(InvalidArgument):
     """The body is over the gateway's limit: HTTP 413 (the reason stays the generic INVALID_REQUEST)."""
 
 
-def _trace_id() -> str:
+def current_trace_id() -> str:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
 
@@ -129,7 +129,7 @@ class HttpApi:
         self, details: ErrorDetails, request_message: Descriptor | None, *, http_status: int | None = None
     ) -> Response:
         problem = problem_from_details(
-            details, trace_id=_trace_id(), request_message=request_message, http_status=http_status
+            details, trace_id=current_trace_id(), request_message=request_message, http_status=http_status
         )
         response = Response(problem.encoded(), problem.status, media_type=PROBLEM_CONTENT_TYPE)
         if problem.retry_after_s is not None:

@@ -137,3 +137,29 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     script = await client.get("/static/docs.js")
     assert script.status_code == 200
     assert "openapi.json" in script.text
+
+
+async def test_cors_is_off_by_default_and_configurable(client: httpx.AsyncClient) -> None:
+    preflight_headers = {"origin": "https://app.example", "access-control-request-method": "POST"}
+    closed = await client.options("/v1/transfers", headers=preflight_headers)
+    assert "access-control-allow-origin" not in closed.headers
+    environ = {f"{name}_ADDR": NOWHERE for name in ("AUTH", "LEDGER", "CONTACTS", "RISK")}
+    environ["GATEWAY_CORS_ORIGINS"] = "https://app.example, https://other.example"
+    runtime = build_runtime(load_gateway_config(environ), verifier=static_verifier(KEY))
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as cors_client:
+            preflight = await cors_client.options(
+                "/v1/transfers", headers={**preflight_headers, "access-control-request-headers": "idempotency-key"}
+            )
+            refused = await cors_client.options(
+                "/v1/transfers", headers={**preflight_headers, "origin": "https://evil.example"}
+            )
+            simple = await cors_client.get("/healthz", headers={"origin": "https://app.example"})
+    finally:
+        await runtime.close()
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert refused.status_code == 400
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
