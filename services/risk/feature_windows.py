@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis_asyncio
 from redis.commands.core import AsyncScript
 
+from services.kit.errors import Unavailable
 from services.kit.ids import uuid7
 from services.kit.redis_client import KeySpace
 from services.risk import limits
@@ -147,6 +149,16 @@ class HotRead:
     stored_decision: StoredDecision | None
 
 
+@asynccontextmanager
+async def _unavailable_on_redis_errors() -> AsyncIterator[None]:
+    """Redis down or slow is UNAVAILABLE for Assess's caller (the ledger then applies its fail-open/closed tier),
+    not INTERNAL."""
+    try:
+        yield
+    except (OSError, redis_asyncio.RedisError) as err:
+        raise Unavailable("risk's feature store is unavailable", retry_after_s=1.0) from err
+
+
 def _pairs(joined: bytes) -> dict[str, str]:
     """A hash the read script sent as one newline-joined string (field, value, field, value, ...): one bulk
     reply parses far faster in Python than a nested array of a hundred."""
@@ -240,7 +252,7 @@ class FeatureWindows:
     ) -> HotRead:
         """Everything Assess needs from Redis, in one round trip (one Lua script; reads only)."""
         since = int(now_s) - limits.DAY_S
-        async with self._in_flight:
+        async with self._in_flight, _unavailable_on_redis_errors():
             reply = await self._script(_READ_FOR_ASSESS)(
                 keys=[
                     _account_key(organization_id, account_id),
@@ -274,7 +286,7 @@ class FeatureWindows:
     async def store_decision(self, organization_id: str, assessment_id: str, body: dict[str, Any]) -> StoredDecision:
         """Keeps the first decision for an assessment id; returns the one that won (ours or a concurrent twin's)."""
         encoded = json.dumps(body, separators=(",", ":"))
-        async with self._in_flight:
+        async with self._in_flight, _unavailable_on_redis_errors():
             stored = await self._script(_STORE_DECISION)(
                 keys=[decision_key(organization_id, assessment_id)],
                 args=[encoded, limits.ASSESSMENT_IDEMPOTENCY_TTL_S],
