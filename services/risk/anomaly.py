@@ -1,6 +1,8 @@
-"""The online anomaly model: one river Half-Space Trees model per tenant, in process, learning from the traffic
-each replica assesses. Its score (0-100) is one more feature, ``model.anomaly_score``; rule sets count it only when
-``anomaly_model`` is ``active`` (shadow mode records it without counting)."""
+"""The online anomaly model: one river Half-Space Trees model per tenant, in process. It learns from the ledger
+event stream (each posted transfer, with the features its account had just before it — what Assess saw) and
+scores at Assess time. Its score (0-100) is one more feature, ``model.anomaly_score``; rule sets count it only when
+``anomaly_model`` is ``active`` (shadow mode records it without counting). Each replica learns from the events its
+consumer receives (the group shares them out), and a restart starts the model over."""
 
 from __future__ import annotations
 
@@ -42,13 +44,19 @@ class AnomalyModels:
             self._models.move_to_end(organization_id)
         return tenant
 
-    def score_and_learn(self, organization_id: str, vector: Mapping[str, float]) -> int:
-        """Scores, then learns the sample. 0 until the model has seen ``ANOMALY_WARMUP_SAMPLES`` payments."""
+    def score(self, organization_id: str, vector: Mapping[str, float]) -> int:
+        """0 (benign) to 100; 0 until the tenant's model has learned ``ANOMALY_WARMUP_SAMPLES`` payments."""
+        tenant = self._models.get(organization_id)
+        if tenant is None or tenant.samples < limits.ANOMALY_WARMUP_SAMPLES:
+            return 0
+        raw = tenant.model.score_one(dict(vector))  # type: ignore[no-untyped-call]
+        return max(0, min(100, round(float(raw) * 100)))
+
+    def learn(self, organization_id: str, vector: Mapping[str, float]) -> None:
         tenant = self._model(organization_id)
-        score = 0
-        if tenant.samples >= limits.ANOMALY_WARMUP_SAMPLES:
-            raw = tenant.model.score_one(dict(vector))  # type: ignore[no-untyped-call]
-            score = round(float(raw) * 100)
         tenant.model.learn_one(dict(vector))  # type: ignore[no-untyped-call]
         tenant.samples += 1
-        return max(0, min(100, score))
+
+    def samples(self, organization_id: str) -> int:
+        tenant = self._models.get(organization_id)
+        return 0 if tenant is None else tenant.samples

@@ -51,7 +51,9 @@ class RiskApp:
         self.rules_and_lists = RulesAndListsService(
             windows=windows, rules=rules, lists=lists, assessments=assessments
         )
-        self.cases = CaseService(self.config, cases=cases, reports=reports, ledger=self.ledger, windows=windows)
+        self.cases = CaseService(
+            self.config, cases=cases, reports=reports, ledger=self.ledger, windows=windows, models=self.models
+        )
 
     def consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> LedgerEventConsumer:
         return LedgerEventConsumer(self.config, self.runtime.redis, self.cases, claim_idle_ms=claim_idle_ms)

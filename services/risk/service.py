@@ -245,7 +245,7 @@ class RiskService:
         rules = await self._rules_for(org, hot.rules_version, now_s)
         matcher = await self._lists_for(org, hot.lists_version, now_s)
         features = assessment_features(context, hot.state, now_s, self._policy)
-        anomaly_score = self._models.score_and_learn(org, anomaly_vector(features))
+        anomaly_score = self._models.score(org, anomaly_vector(features))
         features["model.anomaly_score"] = anomaly_score if rules.compiled.anomaly_active else 0
         hit = matcher.match(context, now_s)
         reasons: tuple[str, ...]

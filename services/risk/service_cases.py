@@ -13,18 +13,20 @@ from services.kit.ids import parse_uuid, uuid7
 from services.kit.paging import decode_page_token, encode_page_token, page_size
 from services.kit.tokens import Principal
 from services.risk import limits
+from services.risk.anomaly import AnomalyModels
 from services.risk.config import RiskConfig
 from services.risk.domain import (
     AmlReport,
     AmlReportKind,
+    AssessmentContext,
     CaseResolution,
     CaseStatus,
     ReviewCase,
     resolved_status,
     validate_resolution,
 )
-from services.risk.feature_windows import AppliedTransfer, PostedTransfer
-from services.risk.features import ThresholdPolicy
+from services.risk.feature_windows import AppliedTransfer, HotRead, PostedTransfer
+from services.risk.features import ThresholdPolicy, anomaly_vector, assessment_features
 from services.risk.ledger_client import LedgerUnavailable
 from services.risk.service import Page, cursor_after, page_cursor, to_datetime
 
@@ -77,6 +79,15 @@ class LedgerReviews(Protocol):
 
 class FeatureWriter(Protocol):
     async def apply_posted(self, transfer: PostedTransfer) -> AppliedTransfer: ...
+    async def read(
+        self,
+        organization_id: str,
+        account_id: str,
+        device_id: str,
+        payee_id: str,
+        now_s: float,
+        assessment_id: str = "",
+    ) -> HotRead: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +109,16 @@ class PostedFacts:
 
 class CaseService:
     def __init__(
-        self, config: RiskConfig, *, cases: Cases, reports: AmlReports, ledger: LedgerReviews, windows: FeatureWriter
+        self,
+        config: RiskConfig,
+        *,
+        cases: Cases,
+        reports: AmlReports,
+        ledger: LedgerReviews,
+        windows: FeatureWriter,
+        models: AnomalyModels,
     ) -> None:
+        self._models = models
         self._cases = cases
         self._reports = reports
         self._ledger = ledger
@@ -213,6 +232,20 @@ class CaseService:
 
     async def on_transfer_posted(self, facts: PostedFacts) -> None:
         near = self._policy.is_near(facts.amount_minor)
+        payee_id = facts.counterparty_id or facts.credit_account_id
+        # What Assess would have seen for this payment, read before the windows count it: the model's sample.
+        before = await self._windows.read(
+            facts.organization_id, facts.debit_account_id, facts.device_id, payee_id, facts.posted_at_s
+        )
+        context = AssessmentContext(
+            facts.debit_account_id,
+            facts.credit_account_id,
+            facts.amount_minor,
+            facts.currency,
+            device_id=facts.device_id,
+            counterparty_id=facts.counterparty_id,
+        )
+        sample = anomaly_vector(assessment_features(context, before.state, facts.posted_at_s, self._policy))
         applied = await self._windows.apply_posted(
             PostedTransfer(
                 organization_id=facts.organization_id,
@@ -220,13 +253,15 @@ class CaseService:
                 transfer_id=facts.transfer_id,
                 debit_account_id=facts.debit_account_id,
                 credit_account_id=facts.credit_account_id,
-                payee_id=facts.counterparty_id or facts.credit_account_id,
+                payee_id=payee_id,
                 device_id=facts.device_id,
                 amount_minor=facts.amount_minor,
                 posted_at_s=facts.posted_at_s,
                 near_threshold=near,
             )
         )
+        if applied.fresh:
+            self._models.learn(facts.organization_id, sample)
         threshold = self._config.reporting_threshold_minor
         if facts.amount_minor >= threshold:
             await self._report(facts, AmlReportKind.LARGE_TRANSACTION, ((facts.transfer_id, facts.amount_minor),))

@@ -273,3 +273,21 @@ async def test_bad_list_entries_name_each_field(risk_stack: Any) -> None:
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {v.field for v in ErrorDetails.from_rpc_error(raised.value).field_violations}
     assert fields == {"list_entry_id", "list_kind", "value", "reason"}
+
+
+async def test_the_anomaly_model_learns_from_the_event_stream(risk_stack: Any) -> None:
+    org = _id()
+    accounts = [_id() for _ in range(20)]
+    for index in range(240):
+        debit = accounts[index % 20]
+        credit = accounts[(index + 1) % 20]
+        await risk_stack.publish_posted(org, debit=debit, credit=credit, amount_minor=1_000 + (index * 37) % 2_000)
+    await risk_stack.consume_all()
+    assert risk_stack.app.models.samples(org) == 240
+    ordinary = await _assess(
+        risk_stack, org, _context(1_500, debit_account_id=accounts[3], credit_account_id=accounts[4])
+    )
+    unusual = await _assess(risk_stack, org, _context(900_000_000, debit_account_id=accounts[3]))
+    assert unusual.anomaly_score > ordinary.anomaly_score
+    assert unusual.anomaly_shadow is True
+    assert "ANOMALOUS_PAYMENT" not in unusual.reason_codes  # shadow mode: recorded, not counted
