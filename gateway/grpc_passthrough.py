@@ -11,6 +11,7 @@ UNIMPLEMENTED, exactly like a method that does not exist, so the door does not r
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,15 @@ from gateway.http_api import FORWARDED_FOR_METADATA
 from gateway.runtime import GatewayRuntime
 from services.kit.errors import WalletError
 from services.kit.grpc_server import MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES
-from services.kit.status import STATUS_DETAILS_KEY, to_rpc_status
+from services.kit.status import STATUS_DETAILS_KEY, internal_rpc_status, to_rpc_status
 from services.kit.telemetry import server_interceptor
 
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[bytes, bytes]
 else:
     Context = Any
+
+log = logging.getLogger(__name__)
 
 GATEWAY_ERROR_DOMAIN = "gateway.wallet"
 
@@ -93,6 +96,12 @@ class PassThrough(grpc.GenericRpcHandler):
                     (key, value) for key, value in error.trailing_metadata() or () if key == STATUS_DETAILS_KEY
                 )
                 refusal = (code, error.details() or "", details)
+            except Exception:
+                # A gateway bug: logged with its trace id; the client gets INTERNAL without the exception's text.
+                log.exception("unhandled error in the gRPC pass-through")
+                status = rpc_status.to_status(internal_rpc_status(GATEWAY_ERROR_DOMAIN))
+                code = status.code
+                refusal = (status.code, status.details, tuple(status.trailing_metadata))
             finally:
                 metrics.observe_grpc(label, code.name, time.perf_counter() - started)
             # Aborting outside the `except` keeps the upstream's exception out of the abort's traceback (and span).
