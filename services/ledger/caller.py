@@ -6,8 +6,11 @@ import uuid
 from dataclasses import dataclass
 
 from services.kit.errors import Unauthenticated
+from services.kit.policy import grants
 from services.kit.request_context import current_principal
 from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER
+
+ACCOUNTS_ADMIN_PERMISSION = "ledger.accounts.admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,8 @@ class Caller:
     # Set for customer (wallet holder) tokens: they see and debit only their own accounts.
     customer_id: uuid.UUID | None
     device_id: str = ""
+    # May set an overdraft line (credit_limit) when opening an account: `ledger.accounts.admin`.
+    is_accounts_admin: bool = False
 
     def may_see(self, account_customer_id: uuid.UUID | None) -> bool:
         return self.customer_id is None or account_customer_id == self.customer_id
@@ -31,4 +36,10 @@ def current_caller() -> Caller:
         customer_id = uuid.UUID(principal.subject) if principal.kind == PRINCIPAL_KIND_CUSTOMER else None
     except ValueError:
         raise Unauthenticated("the token's org or sub is not a UUID") from None
-    return Caller(organization_id, principal.subject, customer_id, principal.device_id or "")
+    return Caller(
+        organization_id,
+        principal.subject,
+        customer_id,
+        principal.device_id or "",
+        is_accounts_admin=grants(principal.roles, principal.scopes, ACCOUNTS_ADMIN_PERMISSION),
+    )

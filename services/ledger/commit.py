@@ -217,7 +217,8 @@ def _transition_one(work: _Work, item: HoldItem, transfer: Transfer | None, now:
         raise TransferNotFound()
     debit = work.accounts[(org, transfer.debit_account_id)]
     credit = work.accounts[(org, transfer.credit_account_id)]
-    if not (item.caller.may_see(debit.customer_id) or item.caller.may_see(credit.customer_id)):
+    if not item.caller.may_see(debit.customer_id):
+        # A customer may post or void only holds on its own money (the payee cannot capture the payer's hold).
         raise TransferNotFound()
     request_id = item.transition.request_id
     if request_id is not None and transfer.finalize_request_id == request_id:

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.kit import paging
 from services.kit.db import transaction
-from services.kit.errors import FieldViolation, IdempotencyKeyReused, InvalidArgument, invalid
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, InvalidArgument, PermissionDenied, invalid
 from services.kit.ids import parse_uuid, uuid7
 from services.kit.request_context import current_request_id
 from services.kit.telemetry import current_traceparent
@@ -177,6 +177,8 @@ class AccountService:
             label=label,
             caller_customer_id=caller.customer_id,
         )
+        if command.credit_limit_minor and not caller.is_accounts_admin:
+            raise PermissionDenied("setting credit_limit needs the ledger.accounts.admin permission")
         org = caller.organization_id
         async with transaction(self._pool) as connection:
             if await self._store.currency(connection, org, command.currency) is None:

@@ -178,3 +178,18 @@ async def test_limits_update_is_audited_and_enforced(ledger: LedgerHarness) -> N
     assert audit.audit_events[0].details["old_credit_limit_minor"] == "0"
     assert audit.audit_events[0].details["new_credit_limit_minor"] == "500"
     assert audit.audit_events[0].details["new_daily_outflow_limit_minor"] == "300"
+
+
+async def test_only_account_admins_set_an_overdraft_line(ledger: LedgerHarness) -> None:
+    customer = str(uuid.uuid4())
+    request = pb.OpenAccountRequest(
+        account_id=str(uuid.uuid4()),
+        kind=pb.ACCOUNT_KIND_CUSTOMER_WALLET,
+        currency="EUR",
+        credit_limit=money_pb2.Money(currency="EUR", amount_minor=10_000),
+    )
+    details = await _error(ledger.stub.OpenAccount(request, metadata=ledger.customer_auth(customer)))
+    assert details.code == grpc.StatusCode.PERMISSION_DENIED
+    request.customer_id = customer
+    opened = await ledger.stub.OpenAccount(request, metadata=ledger.auth(roles=["admin"]))
+    assert opened.account.balance.available.amount_minor == 10_000

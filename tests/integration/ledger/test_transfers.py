@@ -253,3 +253,19 @@ async def test_customer_may_debit_only_own_wallet(ledger: LedgerHarness) -> None
         )
     )
     assert stranger.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_customer_may_finish_only_holds_on_its_own_money(ledger: LedgerHarness) -> None:
+    payer_id, payee_id = str(uuid.uuid4()), str(uuid.uuid4())
+    payer = await ledger.open(kind=accounts_pb.ACCOUNT_KIND_CUSTOMER_WALLET, customer_id=payer_id)
+    payee = await ledger.open(kind=accounts_pb.ACCOUNT_KIND_CUSTOMER_WALLET, customer_id=payee_id)
+    await ledger.fund(payer, 100)
+    hold = await ledger.transfer(payer, payee, 40, pending=True)
+    capture = pb.PostPendingTransferRequest(transfer_id=hold.transfer_id, request_id=str(uuid.uuid4()))
+    denied = await _error(ledger.stub.PostPendingTransfer(capture, metadata=ledger.customer_auth(payee_id)))
+    assert denied.code == grpc.StatusCode.NOT_FOUND
+    voided = await ledger.stub.VoidPendingTransfer(
+        pb.VoidPendingTransferRequest(transfer_id=hold.transfer_id, request_id=str(uuid.uuid4())),
+        metadata=ledger.customer_auth(payer_id),
+    )
+    assert voided.transfer.status == pb.TRANSFER_STATUS_VOIDED
