@@ -27,10 +27,12 @@ from services.ledger.chain import ChainEntry, link
 from services.ledger.domain_accounts import Account
 from services.ledger.domain_transfers import (
     Applied,
+    HoldAction,
     HoldTransition,
     Posting,
     Transfer,
     TransferCommand,
+    TransferStatus,
     apply_transfer,
     finalize_hold,
     first_difference,
@@ -222,10 +224,23 @@ def _transition_one(work: _Work, item: HoldItem, transfer: Transfer | None, now:
         raise TransferNotFound()
     request_id = item.transition.request_id
     if request_id is not None and transfer.finalize_request_id == request_id:
+        difference = _transition_difference(item.transition, transfer)
+        if difference is not None:
+            raise IdempotencyKeyReused("request_id", difference)
         return Outcome(transfer=transfer, replayed=True)
     applied = finalize_hold(transfer, debit, credit, item.transition, now)
     _record(work, applied)
     return Outcome(transfer=applied.transfer)
+
+
+def _transition_difference(transition: HoldTransition, transfer: Transfer) -> str | None:
+    """What a replayed post or void asks differently from the transition that request id made."""
+    posted = transfer.status is TransferStatus.POSTED
+    if (transition.action is HoldAction.POST) != posted:
+        return "action"
+    if posted and transition.post_amount_minor not in (None, transfer.posted_amount_minor):
+        return "amount"
+    return None
 
 
 async def _persist(

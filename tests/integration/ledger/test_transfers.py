@@ -156,6 +156,10 @@ async def test_hold_post_partial_releases_the_rest(ledger: LedgerHarness) -> Non
     posted = await ledger.stub.PostPendingTransfer(post, metadata=ledger.auth())
     replay = await ledger.stub.PostPendingTransfer(post, metadata=ledger.auth())
     assert posted.transfer.status == replay.transfer.status == pb.TRANSFER_STATUS_POSTED
+    post.amount.amount_minor = 151
+    changed = await _error(ledger.stub.PostPendingTransfer(post, metadata=ledger.auth()))
+    assert changed.reason == "IDEMPOTENCY_KEY_REUSED"
+    assert changed.metadata["field"] == "amount"
     assert posted.transfer.posted_amount.amount_minor == 150
     balance = await ledger.balance(payer)
     assert balance.pending_debits_minor == 0
