@@ -3,6 +3,6 @@ sections it requires."""
 
 from __future__ import annotations
 
-from bench.sections import auth, baseline, contacts, ledger, risk
+from bench.sections import auth, baseline, contacts, gateway, ledger, risk
 
-__all__ = ["auth", "baseline", "contacts", "ledger", "risk"]
+__all__ = ["auth", "baseline", "contacts", "gateway", "ledger", "risk"]
