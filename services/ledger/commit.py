@@ -134,15 +134,15 @@ async def commit_transfers(
         work.new_transfer_ids.add(key)
         outcomes.append(Outcome(transfer=applied.transfer))
     written = await _persist(connection, store, work, now)
-    return [
-        replace(o, transfer=written.get(_key(o.transfer), o.transfer)) if o.transfer and not o.replayed else o
-        for o in outcomes
-    ]
+    return [_final(o, written) for o in outcomes]
 
 
-def _key(transfer: Transfer | None) -> tuple[uuid.UUID, uuid.UUID]:
-    assert transfer is not None
-    return (transfer.organization_id, transfer.transfer_id)
+def _final(outcome: Outcome, written: dict[tuple[uuid.UUID, uuid.UUID], Transfer]) -> Outcome:
+    """The outcome with the transfer as written (with its chain sequence)."""
+    transfer = outcome.transfer
+    if transfer is None or outcome.replayed:
+        return outcome
+    return Outcome(transfer=written.get((transfer.organization_id, transfer.transfer_id), transfer))
 
 
 def _replay(item: TransferItem, earlier: Transfer) -> Outcome:
@@ -200,10 +200,7 @@ async def commit_hold_transitions(
         except WalletError as err:
             outcomes.append(Outcome(error=err))
     written = await _persist(connection, store, work, now)
-    return [
-        replace(o, transfer=written.get(_key(o.transfer), o.transfer)) if o.transfer and not o.replayed else o
-        for o in outcomes
-    ]
+    return [_final(o, written) for o in outcomes]
 
 
 def _latest(work: _Work, key: tuple[uuid.UUID, uuid.UUID]) -> Transfer | None:
@@ -250,6 +247,7 @@ async def _persist(
     if not work.applied:
         return {}
     heads = await store.lock_heads(connection, [a.transfer.organization_id for a in work.applied])
+    tips = {org: (head.last_sequence, head.last_hash) for org, head in heads.items()}
     entries: list[ChainEntry] = []
     final: dict[tuple[uuid.UUID, uuid.UUID], Transfer] = {}
     postings: list[Posting] = []
@@ -257,8 +255,8 @@ async def _persist(
     events: list[OutboxRow] = []
     for applied in work.applied:
         t = applied.transfer
-        head = heads[t.organization_id]
-        sequence = head.last_sequence + 1
+        last_sequence, last_hash = tips[t.organization_id]
+        sequence = last_sequence + 1
         entry = link(
             ChainEntry(
                 organization_id=t.organization_id,
@@ -271,9 +269,9 @@ async def _persist(
                 amount_minor=t.posted_amount_minor or t.amount_minor,
                 occurred_at=now,
             ),
-            head.last_hash,
+            last_hash,
         )
-        heads[t.organization_id] = replace(head, last_sequence=sequence, last_hash=entry.entry_hash)
+        tips[t.organization_id] = (sequence, entry.entry_hash)
         entries.append(entry)
         sequenced = replace(t, sequence=sequence)
         final[(t.organization_id, t.transfer_id)] = sequenced
@@ -287,6 +285,7 @@ async def _persist(
     await store.save_finalized(connection, finalized)
     await store.insert_postings(connection, postings, posting_sequences)
     await store.save_balances(connection, [work.accounts[k] for k in sorted(work.changed)])
-    await store.append(connection, entries, list(heads.values()))
+    moved = [replace(head, last_sequence=tips[org][0], last_hash=tips[org][1]) for org, head in heads.items()]
+    await store.append(connection, entries, moved)
     await store.enqueue_events(connection, events)
     return final

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from services.kit.errors import FieldViolation, invalid
 from services.kit.ids import parse_uuid
 from services.ledger import limits
-from services.ledger.domain_accounts import Account, BalanceRule, Money, ensure_usable, validate_money_field
+from services.ledger.domain_accounts import Account, BalanceRule, Balances, Money, ensure_usable, validate_money_field
 from services.ledger.errors import (
     CreditLimitExceeded,
     CurrencyMismatch,
@@ -249,10 +249,12 @@ def _post(
         (credit, EntrySide.CREDIT, debit.account_id),
     ):
         b = account.balances
-        balances = (
-            replace(b, posted_debits_minor=b.posted_debits_minor + amount_minor)
-            if side is EntrySide.DEBIT
-            else replace(b, posted_credits_minor=b.posted_credits_minor + amount_minor)
+        debited = amount_minor if side is EntrySide.DEBIT else 0
+        balances = Balances(
+            b.posted_debits_minor + debited,
+            b.posted_credits_minor + amount_minor - debited,
+            b.pending_debits_minor,
+            b.pending_credits_minor,
         )
         posted_at = _posting_time(account, now)
         seq = account.posting_count + 1
@@ -305,7 +307,31 @@ def apply_transfer(
     _check_credit_room(credit, command.amount_minor)
     used = debit.outflow_used_on(today) + command.amount_minor
     debit = replace(debit, outflow_day=today, outflow_used_minor=used)
-    base = Transfer(
+    postings: list[Posting] = []
+    if command.pending:
+        amount = command.amount_minor
+        db, cb = debit.balances, credit.balances
+        debit = replace(
+            debit,
+            balances=Balances(
+                db.posted_debits_minor,
+                db.posted_credits_minor,
+                db.pending_debits_minor + amount,
+                db.pending_credits_minor,
+            ),
+        )
+        credit = replace(
+            credit,
+            balances=Balances(
+                cb.posted_debits_minor,
+                cb.posted_credits_minor,
+                cb.pending_debits_minor,
+                cb.pending_credits_minor + amount,
+            ),
+        )
+    else:
+        debit, credit, postings = _post(debit, credit, command.transfer_id, command.amount_minor, now)
+    transfer = Transfer(
         organization_id=organization_id,
         transfer_id=command.transfer_id,
         debit_account_id=command.debit_account_id,
@@ -313,12 +339,12 @@ def apply_transfer(
         currency=command.currency,
         amount_minor=command.amount_minor,
         kind=command.kind,
-        status=TransferStatus.PENDING,
+        status=TransferStatus.PENDING if command.pending else TransferStatus.POSTED,
         reference=command.reference,
         pending=command.pending,
         hold_timeout_ms=command.hold_timeout_ms,
-        posted_amount_minor=0,
-        hold_expires_at=None,
+        posted_amount_minor=0 if command.pending else command.amount_minor,
+        hold_expires_at=now + dt.timedelta(milliseconds=command.hold_timeout_ms) if command.pending else None,
         void_reason=VoidReason.UNSPECIFIED,
         batch_id=command.batch_id,
         exchange_id=command.exchange_id,
@@ -326,27 +352,10 @@ def apply_transfer(
         finalize_request_id=None,
         sequence=0,
         created_at=now,
-        posted_at=None,
+        posted_at=None if command.pending else now,
         finalized_at=None,
     )
-    if command.pending:
-        debit = replace(
-            debit,
-            balances=replace(
-                debit.balances, pending_debits_minor=debit.balances.pending_debits_minor + command.amount_minor
-            ),
-        )
-        credit = replace(
-            credit,
-            balances=replace(
-                credit.balances, pending_credits_minor=credit.balances.pending_credits_minor + command.amount_minor
-            ),
-        )
-        expires_at = now + dt.timedelta(milliseconds=command.hold_timeout_ms)
-        return Applied(debit, credit, replace(base, hold_expires_at=expires_at), [], EntryKind.PENDING)
-    debit, credit, postings = _post(debit, credit, command.transfer_id, command.amount_minor, now)
-    transfer = replace(base, status=TransferStatus.POSTED, posted_amount_minor=command.amount_minor, posted_at=now)
-    return Applied(debit, credit, transfer, postings, EntryKind.POSTED)
+    return Applied(debit, credit, transfer, postings, EntryKind.PENDING if command.pending else EntryKind.POSTED)
 
 
 class HoldAction(enum.Enum):
