@@ -23,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.contacts.config import load_contacts_config
 from services.contacts.server import ContactsApp
 from services.kit.config import load_service_config
-from services.kit.testing import SigningKey, start_test_server, static_verifier
+from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER, SigningKey, start_test_server
+from services.kit.token_cache import CachedTokenVerifier
+from services.kit.tokens import StaticJwksSource
 
 TOKEN_LIFETIME_S = 3_600
 
@@ -33,7 +35,11 @@ async def serve() -> None:
     app = ContactsApp(load_contacts_config(config.run_dir))
     key = SigningKey(kid="bench")
     key.private_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(os.environ["BENCH_SIGNING_SEED"]))
-    server = await start_test_server(config, app.build, static_verifier(key))
+    # The same verification cache as ``python -m services.contacts`` (services/kit/token_cache.py).
+    verifier = CachedTokenVerifier(
+        StaticJwksSource([key.public_jwk]), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
+    )
+    server = await start_test_server(config, app.build, verifier)
     organization_id = os.environ["BENCH_ORGANIZATION_ID"]
     now = int(time.time())
     admin = key.mint(org=organization_id, roles=["admin"], exp=now + TOKEN_LIFETIME_S)

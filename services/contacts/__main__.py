@@ -18,6 +18,7 @@ from services.contacts.key_check import check_configured_keys
 from services.contacts.server import ContactsApp
 from services.kit.config import ConfigError, Env, load_service_config
 from services.kit.service_main import EXIT_CONFIG, ServiceSpec, main
+from services.kit.token_cache import build_cached_verifier
 
 
 def _config() -> ContactsConfig | None:
@@ -39,6 +40,8 @@ def _spec(config: ContactsConfig) -> ServiceSpec:
         name="contacts",
         migrations_dir=Path(__file__).parent / "migrations",
         build=app.build,
+        # Every call carries one of a few tokens: remember verified ones briefly (services/kit/token_cache.py).
+        verifier=lambda runtime: build_cached_verifier(runtime.config),
         background_jobs=app.background_jobs if config.background_jobs else None,
     )
 
