@@ -1,7 +1,7 @@
 """Risk's calls into the ledger: ``ResolveTransferReview`` when an approver resolves a case.
 
-The service depends on the ``LedgerReviews`` protocol declared in ``service_cases.py``; this is its gRPC
-implementation. Calls carry a platform service-account token for the case's tenant (scope
+The service depends on the ``LedgerReviews`` protocol declared in ``service_cases.py`` (and expects
+``LedgerUnavailable`` from it); this is its gRPC implementation. Calls carry a platform service-account token for the case's tenant (scope
 ``ledger.reviews.approve``), obtained from auth's client-credentials grant and cached until shortly before expiry.
 """
 
@@ -16,16 +16,13 @@ import grpc
 
 from services.kit.telemetry import client_interceptors
 from services.risk import limits
+from services.risk.service_cases import LedgerUnavailable
 from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2_grpc
 from wallet.ledger.v1 import ledger_approvals_pb2, ledger_service_pb2_grpc
 
 LEDGER_REVIEW_SCOPE = "ledger.reviews.approve"
 TOKEN_REFRESH_MARGIN_S = 30.0
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-class LedgerUnavailable(Exception):
-    """The ledger did not confirm the review outcome after bounded retries."""
 
 
 class TokenSource(Protocol):

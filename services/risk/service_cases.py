@@ -27,7 +27,6 @@ from services.risk.domain import (
 )
 from services.risk.feature_windows import AppliedTransfer, HotRead, PostedTransfer
 from services.risk.features import ThresholdPolicy, anomaly_vector, assessment_features
-from services.risk.ledger_client import LedgerUnavailable
 from services.risk.service import Page, cursor_after, page_cursor, to_datetime
 
 
@@ -69,6 +68,10 @@ class AmlReports(Protocol):
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[AmlReport]: ...
+
+
+class LedgerUnavailable(Exception):
+    """The ledger did not confirm a review outcome after bounded retries (or risk could not get a token for it)."""
 
 
 class LedgerReviews(Protocol):
