@@ -9,8 +9,10 @@ from services.kit.grpc_server import Runtime
 from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.service import AccountService, utc_now
+from services.ledger.service_assets import AssetService
 from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
+from services.ledger.service_statements import StatementService
 from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
 from services.ledger.store import PostgresLedgerStore
 
@@ -29,6 +31,14 @@ class LedgerApp:
     @cached_property
     def accounts(self) -> AccountService:
         return AccountService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def assets(self) -> AssetService:
+        return AssetService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def statements(self) -> StatementService:
+        return StatementService(self.runtime.pool, self.store, self.clock)
 
     @cached_property
     def transfers(self) -> TransferService:

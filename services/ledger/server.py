@@ -136,13 +136,13 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     async def DefineAsset(
         self, request: assets_pb2.DefineAssetRequest, context: Any
     ) -> assets_pb2.DefineAssetResponse:
-        asset, created_at = await self._app.accounts.define_asset(
+        asset, created_at = await self._app.assets.define_asset(
             current_caller(), asset_code=request.asset_code, scale=request.scale, display_name=request.display_name
         )
         return assets_pb2.DefineAssetResponse(asset=wire.asset_out(asset, created_at))
 
     async def ListAssets(self, request: assets_pb2.ListAssetsRequest, context: Any) -> assets_pb2.ListAssetsResponse:
-        page = await self._app.accounts.list_assets(
+        page = await self._app.assets.list_assets(
             current_caller(),
             page_size=request.page_size,
             page_token=request.page_token,
@@ -222,7 +222,7 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     async def GetStatement(
         self, request: statements_pb2.GetStatementRequest, context: Any
     ) -> statements_pb2.GetStatementResponse:
-        statement = await self._app.transfers.statement(
+        statement = await self._app.statements.statement(
             current_caller(),
             account_id=request.account_id,
             start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
@@ -236,7 +236,7 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         self, request: statements_pb2.GetBalanceAtRequest, context: Any
     ) -> statements_pb2.GetBalanceAtResponse:
         as_of = wire.timestamp_in(request.as_of, request.HasField("as_of"))
-        account, balance = await self._app.transfers.balance_at(
+        account, balance = await self._app.statements.balance_at(
             current_caller(), account_id=request.account_id, as_of=as_of
         )
         assert as_of is not None
@@ -269,7 +269,7 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     async def ListAuditEvents(
         self, request: integrity_pb2.ListAuditEventsRequest, context: Any
     ) -> integrity_pb2.ListAuditEventsResponse:
-        page = await self._app.accounts.list_audit_events(
+        page = await self._app.assets.list_audit_events(
             current_caller(),
             page_size=request.page_size,
             page_token=request.page_token,

@@ -10,14 +10,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 import asyncpg
 
 from services.kit import paging
 from services.kit.db import transaction
-from services.kit.errors import FieldViolation, IdempotencyKeyReused, InvalidArgument, PermissionDenied, invalid
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, PermissionDenied, invalid
 from services.kit.ids import parse_uuid, uuid7
 from services.kit.request_context import current_request_id
 from services.kit.telemetry import current_traceparent
@@ -25,11 +24,12 @@ from services.ledger import domain_accounts as accounts
 from services.ledger import limits
 from services.ledger.caller import Caller
 from services.ledger.commit import Clock, CommitStore
-from services.ledger.currencies import CURRENCY_CODE_PATTERN, ISO_CURRENCIES, Currency
+from services.ledger.currencies import CURRENCY_CODE_PATTERN, Currency
 from services.ledger.domain_accounts import Account, LimitsUpdate, Money, OpenAccountCommand
 from services.ledger.domain_transfers import Transfer
 from services.ledger.errors import AccountNotFound, UnknownCurrency
 from services.ledger.events import account_event, outbox_row
+from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
@@ -134,15 +134,6 @@ class LedgerStore(CommitStore, Protocol):
     ) -> None: ...
 
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
-
-
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -215,7 +206,7 @@ class AccountService:
         status: int,
     ) -> Page[Account]:
         violations: list[FieldViolation] = []
-        size = _page_size(page_size, violations)
+        size = checked_page_size(page_size, violations)
         customer = parse_uuid(customer_id, "customer_id", violations, required=False)
         if currency and not CURRENCY_CODE_PATTERN.match(currency):
             violations.append(FieldViolation("currency", "must be 3 to 12 upper-case letters or digits"))
@@ -232,7 +223,7 @@ class AccountService:
         filters = AccountFilter(customer, kind, currency, status)
         filter_key = {"customer_id": str(customer or ""), "kind": kind, "currency": currency, "status": status}
         cursor = paging.decode_page_token(page_token, filter_key)
-        after = _cursor_uuid(cursor, "a")
+        after = cursor_uuid(cursor, "a")
         async with self._pool.acquire() as connection:
             rows = await self._store.list_accounts(connection, caller.organization_id, filters, after, size + 1)
         token = ""
@@ -326,93 +317,6 @@ class AccountService:
             await self._publish(connection, "UpdateAccountLimits", changed, caller)
         return changed
 
-    async def define_asset(
-        self, caller: Caller, *, asset_code: str, scale: int, display_name: str
-    ) -> tuple[Currency, dt.datetime]:
-        violations: list[FieldViolation] = []
-        if not CURRENCY_CODE_PATTERN.match(asset_code):
-            violations.append(FieldViolation("asset_code", "must be 3 to 12 upper-case letters or digits"))
-        elif asset_code in ISO_CURRENCIES:
-            violations.append(FieldViolation("asset_code", "is an ISO 4217 currency code"))
-        if scale < 0 or scale > limits.ASSET_SCALE_MAX:
-            violations.append(FieldViolation("scale", f"must be between 0 and {limits.ASSET_SCALE_MAX}"))
-        if not display_name.strip():
-            violations.append(FieldViolation("display_name", "is required"))
-        elif len(display_name) > limits.ASSET_DISPLAY_NAME_CHARS_MAX:
-            violations.append(
-                FieldViolation("display_name", f"must be at most {limits.ASSET_DISPLAY_NAME_CHARS_MAX} characters")
-            )
-        if violations:
-            raise invalid(violations)
-        wanted = Currency(asset_code, scale, display_name, iso=False)
-        async with transaction(self._pool) as connection:
-            stored, created_at = await self._store.insert_asset(
-                connection, caller.organization_id, wanted, self._clock()
-            )
-        if stored.scale != wanted.scale:
-            raise IdempotencyKeyReused("asset_code", "scale")
-        if stored.name != wanted.name:
-            raise IdempotencyKeyReused("asset_code", "display_name")
-        return stored, created_at
-
-    async def list_assets(
-        self, caller: Caller, *, page_size: int, page_token: str, include_iso: bool
-    ) -> Page[tuple[Currency, dt.datetime | None]]:
-        violations: list[FieldViolation] = []
-        size = _page_size(page_size, violations)
-        if violations:
-            raise invalid(violations)
-        filter_key = {"iso": include_iso}
-        cursor = paging.decode_page_token(page_token, filter_key)
-        after = str(cursor.get("c", "")) if cursor else ""
-        items: list[tuple[Currency, dt.datetime | None]] = []
-        if include_iso:
-            items += [(c, None) for code, c in sorted(ISO_CURRENCIES.items()) if code > after][: size + 1]
-        async with self._pool.acquire() as connection:
-            items += list(await self._store.list_assets(connection, caller.organization_id, after, size + 1))
-        items.sort(key=lambda pair: pair[0].code)
-        token = ""
-        if len(items) > size:
-            items = items[:size]
-            token = paging.encode_page_token({"c": items[-1][0].code}, filter_key)
-        return Page(items, token)
-
-    async def list_audit_events(
-        self,
-        caller: Caller,
-        *,
-        page_size: int,
-        page_token: str,
-        resource_id: str,
-        actor_principal_id: str,
-        start_time: dt.datetime | None,
-        end_time: dt.datetime | None,
-    ) -> Page[AuditEvent]:
-        violations: list[FieldViolation] = []
-        size = _page_size(page_size, violations)
-        if start_time and end_time and end_time <= start_time:
-            violations.append(FieldViolation("end_time", "must be after start_time"))
-        if violations:
-            raise invalid(violations)
-        filter_key = {"r": resource_id, "a": actor_principal_id, "from": str(start_time), "to": str(end_time)}
-        before = _cursor_uuid(paging.decode_page_token(page_token, filter_key), "i")
-        async with self._pool.acquire() as connection:
-            rows = await self._store.list_audit_events(
-                connection,
-                caller.organization_id,
-                resource_id=resource_id,
-                actor_principal_id=actor_principal_id,
-                start_time=start_time,
-                end_time=end_time,
-                before_id=before,
-                limit=size + 1,
-            )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = paging.encode_page_token({"i": str(rows[-1].audit_event_id)}, filter_key)
-        return Page(rows, token)
-
     async def _publish(
         self, connection: asyncpg.Connection, method: str, account: Account, caller: Caller, reason: str = ""
     ) -> None:
@@ -451,25 +355,6 @@ def _replayed_account(command: OpenAccountCommand, existing: Account) -> Account
     if difference is not None:
         raise IdempotencyKeyReused("account_id", difference)
     return existing
-
-
-def _page_size(requested: int, violations: list[FieldViolation]) -> int:
-    try:
-        return paging.page_size(requested)
-    except InvalidArgument as err:
-        violations.extend(err.field_violations)
-        return paging.PAGE_SIZE_DEFAULT
-
-
-def _cursor_uuid(cursor: dict[str, object] | None, key: str) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(str(cursor[key]))
-    except (KeyError, ValueError):
-        raise paging.PageTokenInvalid(
-            "page_token is invalid", field_violations=[FieldViolation("page_token", "malformed cursor")]
-        ) from None
 
 
 def _fingerprint(content: Mapping[str, object]) -> str:

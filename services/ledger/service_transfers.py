@@ -29,7 +29,7 @@ from services.ledger.commit import (
     commit_transfers,
 )
 from services.ledger.currencies import iso_currency
-from services.ledger.domain_accounts import Account, Money, signed_balance
+from services.ledger.domain_accounts import Account, Money
 from services.ledger.domain_transfers import (
     HoldAction,
     HoldTransition,
@@ -41,8 +41,9 @@ from services.ledger.domain_transfers import (
 )
 from services.ledger.errors import AccountNotFound, BatchItemFailed, TransferNotFound, UnknownCurrency
 from services.ledger.group_commit import GroupCommitter
-from services.ledger.service import LedgerStore, Page, _cursor_uuid, _page_size
-from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter
+from services.ledger.pages import Page, checked_page_size, cursor_uuid
+from services.ledger.service import LedgerStore
+from services.ledger.store_transfers import TransferFilter
 
 
 class PreCommitGate(Protocol):
@@ -76,14 +77,6 @@ class BatchResult:
     index: int
     transfer: Transfer | None
     error: WalletError | None
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    lines: list[tuple[StatementRow, int]]
-    opening_balance_minor: int
-    currency: str
-    next_page_token: str
 
 
 class TransferService:
@@ -168,7 +161,7 @@ class TransferService:
         batch_id: str,
     ) -> Page[Transfer]:
         violations: list[FieldViolation] = []
-        size = _page_size(page_size, violations)
+        size = checked_page_size(page_size, violations)
         account = parse_uuid(account_id, "account_id", violations, required=False)
         batch = parse_uuid(batch_id, "batch_id", violations, required=False)
         if status and status not in TransferStatus._value2member_map_:
@@ -192,7 +185,7 @@ class TransferService:
         cursor = paging.decode_page_token(page_token, filter_key)
         before = None
         if cursor is not None:
-            before_id = _cursor_uuid(cursor, "i")
+            before_id = cursor_uuid(cursor, "i")
             assert before_id is not None
             before = (dt.datetime.fromisoformat(str(cursor["t"])), before_id)
         async with self._pool.acquire() as connection:
@@ -331,76 +324,6 @@ class TransferService:
                     )
                 )
         return results
-
-    async def statement(
-        self,
-        caller: Caller,
-        *,
-        account_id: str,
-        start_time: dt.datetime | None,
-        end_time: dt.datetime | None,
-        page_size: int,
-        page_token: str,
-    ) -> Statement:
-        violations: list[FieldViolation] = []
-        size = _page_size(page_size, violations)
-        parsed = parse_uuid(account_id, "account_id", violations)
-        if start_time and end_time and end_time <= start_time:
-            violations.append(FieldViolation("end_time", "must be after start_time"))
-        if violations:
-            raise invalid(violations)
-        assert parsed is not None
-        account = await self._visible_account(caller, parsed)
-        filter_key = {"a": str(parsed), "from": str(start_time), "to": str(end_time)}
-        cursor = paging.decode_page_token(page_token, filter_key)
-        after = None if cursor is None else (dt.datetime.fromisoformat(str(cursor["t"])), int(str(cursor["s"])))
-        async with self._pool.acquire() as connection:
-            rows = await self._store.statement(
-                connection, caller.organization_id, parsed, start_time, end_time, after, size + 1
-            )
-            opening = (
-                await self._store.balance_before(
-                    connection, caller.organization_id, parsed, start_time, inclusive=False
-                )
-                if start_time
-                else BalanceAt(0, 0)
-            )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1].posting
-            token = paging.encode_page_token({"t": last.posted_at.isoformat(), "s": last.account_seq}, filter_key)
-        lines = [
-            (
-                row,
-                signed_balance(
-                    account.balance_rule, row.posting.posted_debits_after, row.posting.posted_credits_after
-                ),
-            )
-            for row in rows
-        ]
-        opening_minor = signed_balance(
-            account.balance_rule, opening.posted_debits_minor, opening.posted_credits_minor
-        )
-        return Statement(lines, opening_minor, account.currency, token)
-
-    async def balance_at(
-        self, caller: Caller, *, account_id: str, as_of: dt.datetime | None
-    ) -> tuple[Account, BalanceAt]:
-        violations: list[FieldViolation] = []
-        parsed = parse_uuid(account_id, "account_id", violations)
-        if as_of is None:
-            violations.append(FieldViolation("as_of", "is required"))
-        if violations:
-            raise invalid(violations)
-        assert parsed is not None
-        assert as_of is not None
-        account = await self._visible_account(caller, parsed)
-        async with self._pool.acquire() as connection:
-            balance = await self._store.balance_before(
-                connection, caller.organization_id, parsed, as_of, inclusive=True
-            )
-        return account, balance
 
 
 class _StoredError(WalletError):

@@ -13,7 +13,8 @@ from services.ledger.domain_accounts import Account, Balances, Money
 from services.ledger.domain_transfers import Transfer
 from services.ledger.service_fx import ExchangeResult
 from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
-from services.ledger.service_transfers import BatchResult, Statement, TransferRequest, error_reason
+from services.ledger.service_statements import Statement
+from services.ledger.service_transfers import BatchResult, TransferRequest, error_reason
 from services.ledger.store_accounts import AuditEvent
 from services.ledger.store_fx import FxRate, Quote
 from services.ledger.store_transfers import BalanceAt
