@@ -7,6 +7,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.problems import INTERNAL_DETAIL
+from services.kit.testing import SigningKey
 from tests.integration.gateway.conftest import BIG_SEQUENCE, SECRET_IN_EXCEPTION, Stack
 from wallet.ledger.v1 import ledger_transfers_pb2
 
@@ -146,8 +147,6 @@ async def test_expired_and_forged_tokens_never_reach_the_service(stack: Stack, h
     calls = len(stack.seen.requests)
     expired = await http.get("/v1/accounts/acc-1", headers=stack.auth(exp=1))
     assert expired.status_code == 401
-    from services.kit.testing import SigningKey
-
     forged = await http.get("/v1/accounts/acc-1", headers={"authorization": f"Bearer {SigningKey().mint()}"})
     assert forged.status_code == 401
     assert forged.json()["code"] == "UNAUTHENTICATED"
