@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -93,6 +94,7 @@ class TransferService:
         self._clock = clock
         self._committer = committer
         self._gate = gate
+        self._batch_turns: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _validate(
         self, caller: Caller, request: TransferRequest, prefix: str = ""
@@ -272,7 +274,17 @@ class TransferService:
         commands = [replace(c, batch_id=batch) for c in commands]
         # A batch the client stops waiting for still finishes (or fails) as a whole, like a group-committed
         # transfer: replaying the batch id then returns what happened.
-        return await asyncio.shield(self._commit_batch(caller, batch, commands, atomic))
+        return await asyncio.shield(self._commit_batch_in_turn(caller, batch, commands, atomic))
+
+    async def _commit_batch_in_turn(
+        self, caller: Caller, batch: uuid.UUID, commands: list[TransferCommand], atomic: bool
+    ) -> list[BatchResult]:
+        # A tenant's commits serialize on its chain head anyway. Queueing this process's batches of one tenant here
+        # (first come, first served) instead of inside Postgres, each holding a connection and hundreds of row
+        # locks, avoids lock convoys in which one batch can wait for seconds.
+        turn = self._batch_turns.setdefault(caller.organization_id, asyncio.Lock())
+        async with turn:
+            return await self._commit_batch(caller, batch, commands, atomic)
 
     async def _commit_batch(
         self, caller: Caller, batch: uuid.UUID, commands: list[TransferCommand], atomic: bool
