@@ -41,7 +41,8 @@ COMMENT_LENGTH_MAX = 1000
 
 # --- DryRun ---
 DRY_RUN_ASSESSMENTS_MAX = 100_000
-DRY_RUN_PAGE_ROWS = 5_000
+# Small pages: decoding snapshots is CPU work, and Assess calls run between pages.
+DRY_RUN_PAGE_ROWS = 1_000
 DRY_RUN_FLIPPED_SHOWN_MAX = 100
 
 # --- Lists ---

@@ -247,3 +247,27 @@ async def test_an_event_that_always_fails_is_dead_lettered_not_retried_forever(r
     dead = await risk_stack.redis.xrange(DEAD_LETTER_STREAM)
     assert any(fields[STREAM_ENTRY_FIELD.encode()] == junk for _, fields in dead)
     assert await risk_stack.redis.ttl(DEAD_LETTER_STREAM) > 0
+
+
+async def test_list_assessments_filters_by_decision_and_features_need_an_account(risk_stack: Any) -> None:
+    org, account = _id(), _id()
+    allowed = await assess(risk_stack, org, context(account, _id(), 500))
+    challenged = await assess(risk_stack, org, context(account, _id(), 150_000))
+    assert challenged.decision == CHALLENGE
+    await risk_stack.app.recorder.flushed()
+    auditor = risk_stack.auth(risk_stack.tokens.member(org, "auditor"))
+    only_allowed = await risk_stack.stub.ListAssessments(
+        risk_assessments_pb2.ListAssessmentsRequest(decision=ALLOW), metadata=auditor
+    )
+    assert [a.assessment_id for a in only_allowed.assessments] == [allowed.assessment_id]
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await risk_stack.stub.GetFeatures(
+            risk_assessments_pb2.GetFeaturesRequest(account_id="nope"),
+            metadata=risk_stack.auth(risk_stack.tokens.member(org, "risk_analyst")),
+        )
+    assert {v.field for v in ErrorDetails.from_rpc_error(raised.value).field_violations} == {"account_id"}
+    with pytest.raises(grpc.aio.AioRpcError) as negative:
+        await risk_stack.stub.ListAssessments(
+            risk_assessments_pb2.ListAssessmentsRequest(page_size=-1), metadata=auditor
+        )
+    assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
