@@ -165,6 +165,16 @@ class RiskServer(risk_service_pb2_grpc.RiskServiceServicer):
                 )
                 for change in report.flipped
             ],
+            changes=[
+                risk_rules_pb2.DecisionChangeCount(
+                    recorded_decision=recorded.value,  # type: ignore[arg-type]
+                    draft_decision=draft.value,  # type: ignore[arg-type]
+                    count=count,
+                )
+                for (recorded, draft), count in sorted(
+                    report.changes.items(), key=lambda item: (item[0][0].value, item[0][1].value)
+                )
+            ],
         )
 
     async def AddListEntry(

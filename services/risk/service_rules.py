@@ -58,6 +58,8 @@ class DryRunReport:
     draft_counts: Mapping[Decision, int]
     flipped_total: int
     flipped: tuple[DecisionChange, ...]
+    # (recorded, draft) -> how many, for the pairs that differ.
+    changes: Mapping[tuple[Decision, Decision], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,7 @@ class RulesAndListsService:
         recorded: Counter[Decision] = Counter()
         drafted: Counter[Decision] = Counter()
         flipped: list[DecisionChange] = []
+        changes: Counter[tuple[Decision, Decision]] = Counter()
         flipped_total = 0
         replayed = 0
         after = None
@@ -227,13 +230,14 @@ class RulesAndListsService:
                 drafted[outcome.decision] += 1
                 if outcome.decision is not record.result.decision:
                     flipped_total += 1
+                    changes[(record.result.decision, outcome.decision)] += 1
                     if len(flipped) < limits.DRY_RUN_FLIPPED_SHOWN_MAX:
                         flipped.append(DecisionChange(record, outcome))
             replayed += len(records)
             last = records[-1].result
             after = cursor_after(page_cursor(last.assessed_at_s, last.assessment_id))
             await asyncio.sleep(0)  # let Assess calls run between pages
-        return DryRunReport(replayed, dict(recorded), dict(drafted), flipped_total, tuple(flipped))
+        return DryRunReport(replayed, dict(recorded), dict(drafted), flipped_total, tuple(flipped), dict(changes))
 
     # --- lists ---
 

@@ -173,6 +173,7 @@ async def test_dry_run_reports_how_decisions_would_change(risk_stack: Any) -> No
     assert {c.decision: c.count for c in report.recorded_counts} == {ALLOW: 3}
     assert {c.decision: c.count for c in report.draft_counts} == {ALLOW: 1, CHALLENGE: 2}
     assert report.flipped_total == 2
+    assert [(c.recorded_decision, c.draft_decision, c.count) for c in report.changes] == [(ALLOW, CHALLENGE, 2)]
     assert {f.draft_decision for f in report.flipped} == {CHALLENGE}
     assert all(list(f.draft_reason_codes) == ["AMOUNT_OVER_100"] for f in report.flipped)
     active = await risk_stack.stub.GetRules(
