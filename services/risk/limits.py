@@ -6,8 +6,10 @@ from __future__ import annotations
 AMOUNT_MINOR_MAX = 10**15
 ID_LENGTH_MAX = 128
 IP_ADDRESS_LENGTH_MAX = 64
-# Assessment ids replayed within this window return the first decision (the ledger retries within seconds).
-ASSESSMENT_IDEMPOTENCY_TTL_S = 7 * 24 * 3600
+# Assessment ids replayed within this window return the first decision. The ledger retries within its gate deadline
+# (tens of ms) and keeps the decision on the transfer afterwards, so an hour is ample; memory is what bounds it
+# (~250 bytes a key: 1,000 Assess/s for an hour is ~0.9 GB).
+ASSESSMENT_IDEMPOTENCY_TTL_S = 3600
 
 # --- Feature windows (bucketed sliding windows: a window covers the last N whole buckets) ---
 WINDOW_1M_BUCKET_S = 10
@@ -20,8 +22,9 @@ WINDOW_24H_SLOTS = 26
 DAY_S = 24 * 3600
 # Per-entity feature keys live this long after the last write (dormancy needs long memory).
 FEATURE_KEY_TTL_S = 400 * DAY_S
-# Event dedup keys: longer than any redelivery of a stream entry.
-EVENT_DEDUP_TTL_S = 7 * DAY_S
+# Event dedup keys: longer than any realistic redelivery (claims after 60 s, a relay republishing after a crash),
+# short enough that one key per posted transfer stays affordable.
+EVENT_DEDUP_TTL_S = 6 * 3600
 # The amount z-score needs this many earlier outflows before it means anything.
 ZSCORE_HISTORY_MIN = 5
 
