@@ -77,6 +77,11 @@ class LedgerEventConsumer:
                 log.warning("ledger event consumer failed; retrying", extra={"fields": {"error": type(err).__name__}})
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, limits.CONSUMER_BACKOFF_MAX_S)
+            except Exception:
+                # A bug must not silently stop the feature windows: log it loudly and keep consuming.
+                log.exception("ledger event consumer crashed; restarting it")
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, limits.CONSUMER_BACKOFF_MAX_S)
 
     async def consume_once(self, *, block_ms: int | None = None) -> int:
         """Handles one batch (claimed stale entries first, then new ones); returns how many were acknowledged."""
@@ -108,8 +113,9 @@ class LedgerEventConsumer:
                 DecodeError,
                 redis_asyncio.RedisError,
                 asyncpg.PostgresError,
+                asyncpg.InterfaceError,
             ) as err:
-                # Left unacknowledged: claimed again after CONSUMER_CLAIM_IDLE_MS.
+                # Left unacknowledged: claimed again after CONSUMER_CLAIM_IDLE_MS (dead-lettered after a few tries).
                 EVENTS_FAILED.inc()
                 log.warning("ledger event not applied", extra={"fields": {"error": type(err).__name__}})
                 continue
