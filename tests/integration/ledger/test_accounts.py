@@ -193,3 +193,23 @@ async def test_only_account_admins_set_an_overdraft_line(ledger: LedgerHarness) 
     request.customer_id = customer
     opened = await ledger.stub.OpenAccount(request, metadata=ledger.auth(roles=["admin"]))
     assert opened.account.balance.available.amount_minor == 10_000
+
+
+async def test_customer_opens_only_its_own_wallets(ledger: LedgerHarness) -> None:
+    customer = str(uuid.uuid4())
+    own = await ledger.stub.OpenAccount(
+        pb.OpenAccountRequest(account_id=str(uuid.uuid4()), kind=pb.ACCOUNT_KIND_CUSTOMER_WALLET, currency="EUR"),
+        metadata=ledger.customer_auth(customer),
+    )
+    assert own.account.customer_id == customer
+    for request in (
+        pb.OpenAccountRequest(
+            account_id=str(uuid.uuid4()),
+            kind=pb.ACCOUNT_KIND_CUSTOMER_WALLET,
+            currency="EUR",
+            customer_id=str(uuid.uuid4()),
+        ),
+        pb.OpenAccountRequest(account_id=str(uuid.uuid4()), kind=pb.ACCOUNT_KIND_OPERATING, currency="EUR"),
+    ):
+        details = await _error(ledger.stub.OpenAccount(request, metadata=ledger.customer_auth(customer)))
+        assert details.code == grpc.StatusCode.INVALID_ARGUMENT
