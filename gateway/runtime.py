@@ -11,11 +11,10 @@ import redis.asyncio as redis_asyncio
 from gateway.admission import EdgeGuard
 from gateway.catalog import PublicMethod, public_methods
 from gateway.config import GatewayConfig
-from gateway.rate_limit import Limit, RateLimiter
+from gateway.rate_limit import Limit, RateLimiter, create_rate_limit_redis
 from gateway.router import Router
 from gateway.upstreams import Upstreams
 from services.kit.jwks import AuthServiceJwksSource
-from services.kit.redis_client import create_redis
 from services.kit.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ def build_runtime(
             refresh_min_interval_s=config.jwks_refresh_min_interval_s,
         )
     if redis is None and config.redis_url is not None:
-        redis = create_redis(config.redis_url)
+        redis = create_rate_limit_redis(config.redis_url)
     if redis is None:
         log.warning("REDIS_URL is not set: rate limits are off")
     hash_key = config.rate_limit_key.encode() if config.rate_limit_key else os.urandom(32)
