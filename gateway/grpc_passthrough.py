@@ -37,6 +37,7 @@ else:
 log = logging.getLogger(__name__)
 
 GATEWAY_ERROR_DOMAIN = "gateway.wallet"
+REQUEST_ID_METADATA = "x-request-id"
 
 
 def peer_ip(peer: str) -> str | None:
@@ -68,7 +69,7 @@ class PassThrough(grpc.GenericRpcHandler):
         async def forward(request: bytes, context: Context) -> bytes:
             started = time.perf_counter()
             headers = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
-            request_id = request_id_from(headers.get("x-request-id"))
+            request_id = request_id_from(headers.get(REQUEST_ID_METADATA))
             client_ip = peer_ip(context.peer())
             code = grpc.StatusCode.OK
             refusal: tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
@@ -79,12 +80,14 @@ class PassThrough(grpc.GenericRpcHandler):
                     client_ip=client_ip,
                     requested_timeout_s=context.time_remaining(),
                 )
-                metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+                metadata: list[tuple[str, str]] = [(REQUEST_ID_METADATA, request_id)]
                 if "authorization" in headers:
                     metadata.append(("authorization", headers["authorization"]))
                 if client_ip is not None:
                     metadata.append((FORWARDED_FOR_METADATA, client_ip))
                 reply: bytes = await call_upstream(request, timeout=admitted.timeout_s, metadata=metadata)
+                # In the trailers, as the HTTP door's X-Request-Id header: clients quote it when reporting a problem.
+                context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
                 return reply
             except WalletError as error:
                 status = rpc_status.to_status(to_rpc_status(error, GATEWAY_ERROR_DOMAIN))
@@ -105,7 +108,8 @@ class PassThrough(grpc.GenericRpcHandler):
             finally:
                 metrics.observe_grpc(label, code.name, time.perf_counter() - started)
             # Aborting outside the `except` keeps the upstream's exception out of the abort's traceback (and span).
-            await context.abort(refusal[0], refusal[1], trailing_metadata=refusal[2])
+            trailers = (*refusal[2], (REQUEST_ID_METADATA, request_id))
+            await context.abort(refusal[0], refusal[1], trailing_metadata=trailers)
             raise AssertionError("unreachable: abort raises")
 
         return forward

@@ -27,8 +27,10 @@ async def test_public_method_is_forwarded(stack: Stack, gateway_channel: grpc.ai
     stub = ledger_service_pb2_grpc.LedgerServiceStub(gateway_channel)
     token = stack.token(sub="sub-9")
     metadata = (*_auth(token), ("x-request-id", "grpc-req-1"), ("traceparent", f"00-{TRACE_ID}-b7ad6b7169203331-01"))
-    reply = await stub.GetAccount(ledger_accounts_pb2.GetAccountRequest(account_id="g-1"), metadata=metadata)
+    call = stub.GetAccount(ledger_accounts_pb2.GetAccountRequest(account_id="g-1"), metadata=metadata)
+    reply = await call
     assert reply.account.account_id == "g-1"
+    assert ("x-request-id", "grpc-req-1") in tuple(await call.trailing_metadata() or ())
     assert reply.account.customer_id == "sub-9"
     upstream = stack.seen.metadata[-1]
     assert upstream["authorization"] == f"Bearer {token}"
@@ -51,6 +53,8 @@ async def test_missing_and_forged_tokens_are_refused_at_the_edge(
         assert details.code == grpc.StatusCode.UNAUTHENTICATED
         assert details.reason == "UNAUTHENTICATED"
         assert details.domain == "gateway.wallet"
+        trailers = dict(failure.value.trailing_metadata() or ())
+        assert len(str(trailers["x-request-id"])) == 36
     assert len(stack.seen.requests) == calls
 
 
