@@ -84,7 +84,7 @@ class HttpApi:
         request_message: Descriptor | None = None
         try:
             if match is None:
-                raise NotFound("no operation at this path and method")
+                return self._unmatched(request)
             request_message = match.method.descriptor.input_type
             return await self._forward(request, match, request_id)
         except WalletError as error:
@@ -96,6 +96,17 @@ class HttpApi:
             # A gateway bug: logged (through the redaction filter) with its trace id, never shown to the client.
             log.exception("unhandled error in the HTTP gateway")
             return self._problem(ErrorDetails(code=grpc.StatusCode.INTERNAL, message=""), None)
+
+    def _unmatched(self, request: Request) -> Response:
+        """404, or 405 with ``Allow`` when other verbs serve this path."""
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        allowed = self._runtime.router.allowed_verbs(raw_path)
+        if not allowed:
+            return self._problem(details_of_wallet_error(NotFound("no operation at this path and method")), None)
+        refusal = InvalidArgument(f"this path takes {', '.join(allowed)}")
+        response = self._problem(details_of_wallet_error(refusal), None, http_status=405)
+        response.headers["allow"] = ", ".join(allowed)
+        return response
 
     async def _forward(self, request: Request, match: RouteMatch, request_id: str) -> Response:
         method, binding = match.method, match.binding

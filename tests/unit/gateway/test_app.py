@@ -163,3 +163,11 @@ async def test_cors_is_off_by_default_and_configurable(client: httpx.AsyncClient
     assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
     assert refused.status_code == 400
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+
+
+async def test_wrong_verb_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/transfers", json={})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 405
