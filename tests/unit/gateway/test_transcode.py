@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from gateway.catalog import PublicMethod, public_method_index
+from gateway.catalog import HttpBinding, PublicMethod, public_method_index
+from gateway.path_template import parse_template
 from gateway.router import Router
 from gateway.transcode import (
     build_request,
@@ -180,3 +181,27 @@ def test_idempotency_key_never_overwrites_a_different_body_value() -> None:
     with pytest.raises(InvalidArgument) as error:
         set_string_path(request, "account_id", "k-2", source="Idempotency-Key header")
     assert _violation(error) == ("accountId", "differs between the body and the Idempotency-Key header")
+
+
+def test_body_field_binding_takes_one_field_from_the_body_and_the_rest_from_the_query() -> None:
+    # No contract uses `body: "field"` today: bind CreateTransfer's `amount` that way to exercise it.
+    method = _method("CreateTransfer")
+    binding = HttpBinding("POST", parse_template("/v1/things/{transfer_id}"), body="amount", response_body="")
+    request = build_request(
+        method,
+        binding,
+        path_variables={"transfer_id": "t-5"},
+        query=[("reference", "rent"), ("debitAccountId", "a-1")],
+        body={"currency": "EUR", "amountMinor": "42"},
+        reject_unknown=True,
+    )
+    assert isinstance(request, ledger_transfers_pb2.CreateTransferRequest)
+    assert request.transfer_id == "t-5"
+    assert request.reference == "rent"
+    assert request.debit_account_id == "a-1"
+    assert request.amount.amount_minor == 42
+    with pytest.raises(InvalidArgument) as error:
+        build_request(
+            method, binding, path_variables={}, query=[("amount.currency", "EUR")], body=None, reject_unknown=True
+        )
+    assert _violation(error) == ("amount.currency", "unknown field")
