@@ -22,6 +22,7 @@ DEV_SECRETS: dict[str, str] = {
     "CONTACTS_BLIND_INDEX_KEY": "contacts",
     "CONTACTS_BACKUP_KEY": "contacts",
     "LEDGER_EXPORT_PSEUDONYM_KEY": "ledger",
+    "GATEWAY_RATE_LIMIT_KEY": "gateway",
 }
 
 

@@ -119,4 +119,6 @@ def gateway_env(*, base: Mapping[str, str], ports: Ports, backends: Backends, ru
     )
     # A DATABASE_URL from the developer's shell is a server URL, meaningless to the gateway.
     env.pop("DATABASE_URL", None)
+    # Every gateway replica must share the rate-limit key, or each would keep its own buckets.
+    env.update(secret_env(GATEWAY_NAME, base=base, run_dir=run_dir))
     return env

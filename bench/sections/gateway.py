@@ -286,7 +286,10 @@ def run(context: BenchContext) -> list[Figure]:
             _stop(standin_process)
     for name, result in (("HTTP", http_load), ("HTTP (1 in flight)", http_one)):
         if result.failed or result.errored or result.status_2xx < result.succeeded:
-            raise BenchError(f"{name} through the gateway: {result.failed} failed, {result.errored} errored")
+            raise BenchError(
+                f"{name} through the gateway: {result.failed} failed, {result.errored} errored,"
+                f" {result.succeeded - result.status_2xx} answered non-2xx of {result.succeeded}"
+            )
     counted = sum(r.succeeded for r in (direct_load, http_load, direct_one, http_one))
     if ok_calls < counted:
         raise BenchError(f"h2load counted {counted} calls but the stand-in answered only {ok_calls} OK")

@@ -194,7 +194,9 @@ async def _seed_windows(redis_url: str, stream: str, organization_id: str) -> li
         while time.monotonic() < deadline:
             groups = await client.xinfo_groups(stream)
             ours = [g for g in groups if g["name"].decode() == RiskConfig().consumer_group]
-            if ours and ours[0]["lag"] == 0 and ours[0]["pending"] == 0:
+            # XINFO GROUPS reports `lag` only from Redis 7; the embedded Redis is 6.2, so compare ids there.
+            last_id = (await client.xinfo_stream(stream))["last-generated-id"]
+            if ours and ours[0]["last-delivered-id"] == last_id and ours[0]["pending"] == 0:
                 return [list(_pair(accounts, index)) for index in range(SEED_ACCOUNTS)]
             await asyncio.sleep(0.2)
         raise BenchError(f"risk did not consume the seeded ledger events within {SEED_TIMEOUT_S:.0f} s")

@@ -8,6 +8,7 @@ Health and reflection (``grpc.*``) pass straight through.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -197,6 +198,10 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                     if inspect.isawaitable(result):
                         result = await result
                     return result
+                except asyncio.CancelledError:
+                    # The client went away (or the server is stopping): count it as such, not as OK.
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as error:
                     if _is_abort(error):
                         code = _code_from_context(context)
@@ -223,6 +228,10 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                     async for item in inner(request, context):
                         yield item
                     return
+                except asyncio.CancelledError:
+                    # The client went away (or the server is stopping): count it as such, not as OK.
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as error:
                     if _is_abort(error):
                         code = _code_from_context(context)

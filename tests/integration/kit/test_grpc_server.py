@@ -274,3 +274,19 @@ async def test_undecodable_bytes_are_invalid_argument(
     details = ErrorDetails.from_rpc_error(caught.value)
     assert details.code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "INVALID_REQUEST"
+
+
+async def test_cancelled_calls_are_counted_as_cancelled(
+    server: WalletServer, channel: grpc.aio.Channel, key: SigningKey
+) -> None:
+    stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetAccount(
+            ledger_accounts_pb2.GetAccountRequest(account_id="slow"), metadata=_auth(key.mint()), timeout=0.2
+        )
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.sleep(0.3)  # let the server finish unwinding the cancelled handler
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics").read().decode()
+    )
+    assert 'grpc_code="CANCELLED",grpc_method="GetAccount"' in body

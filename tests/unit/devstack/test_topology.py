@@ -119,8 +119,10 @@ def test_gateway_env_never_carries_a_database_url(tmp_path: Path) -> None:
     assert env["OTEL_TRACES_FILE"] == str(tmp_path / "traces" / "gateway.jsonl")
     for peer in SERVICE_NAMES:
         assert env[f"{peer.upper()}_ADDR"] == ports.grpc_address(peer)
-    # The gateway holds no service secrets.
-    assert not any(key.removesuffix("_FILE") in DEV_SECRETS for key in env)
+    # The gateway holds its own rate-limit key and no service's secrets.
+    held = {key.removesuffix("_FILE") for key in env if key.removesuffix("_FILE") in DEV_SECRETS}
+    assert held == {"GATEWAY_RATE_LIMIT_KEY"}
+    assert (tmp_path / "secrets" / "gateway_rate_limit_key").exists()
 
 
 def test_the_base_environment_is_not_modified(tmp_path: Path) -> None:
