@@ -91,16 +91,28 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
         self._verifier = verifier
         self._is_ready = is_ready
         self._clock = clock
+        self._wrapped: dict[str, MethodHandler] = {}
+        self._method_metrics: dict[str, _MethodMetrics] = {}
+        self._in_flight = metrics.RPC_IN_FLIGHT.labels(service_name)
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
         full_method = handler_call_details.method
+        wrapped = self._wrapped.get(full_method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
         if handler is None or not is_wallet_method(full_method):
             return handler
+        wrapped = self._wrap(full_method, handler)
+        # The servicer's handler for a method never changes, so the wrapper is built once per method, not per call.
+        self._wrapped[full_method] = wrapped
+        return wrapped
+
+    def _wrap(self, full_method: str, handler: MethodHandler) -> MethodHandler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(full_method, handler.unary_unary),
@@ -117,7 +129,7 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
 
     # --- the steps -------------------------------------------------------------------------------------------
 
-    async def _admit(self, full_method: str, request: Any, context: Context) -> None:
+    async def _admit(self, full_method: str, request: Any, headers: dict[str, str]) -> None:
         """Authenticates and authorizes the call; raises a WalletError to refuse it."""
         policy = policy_for(full_method)
         if policy is None:
@@ -127,7 +139,6 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                 "request body is not a valid protobuf message for this method",
                 field_violations=[FieldViolation("*", "not a valid serialized request message")],
             )
-        headers = _metadata(context)
         if not self._is_ready():
             raise Unavailable("service is starting or draining", retry_after_s=1.0)
         if policy.anonymous:
@@ -168,32 +179,39 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
 
     # --- wrappers ----------------------------------------------------------------------------------------------
 
-    def _begin(self, full_method: str, context: Context) -> tuple[str, str]:
-        grpc_service, grpc_method = split_full_method(full_method)
-        request_id = _request_id(_metadata(context))
+    def _metrics_for(self, full_method: str) -> _MethodMetrics:
+        method_metrics = self._method_metrics.get(full_method)
+        if method_metrics is None:
+            grpc_service, grpc_method = split_full_method(full_method)
+            method_metrics = _MethodMetrics(self._service_name, grpc_service, grpc_method)
+            self._method_metrics[full_method] = method_metrics
+        return method_metrics
+
+    def _begin(self, method_metrics: _MethodMetrics, context: Context) -> dict[str, str]:
+        headers = _metadata(context)
+        request_id = _request_id(headers)
         request_id_var.set(request_id)
         principal_var.set(None)
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-        metrics.RPC_STARTED.labels(self._service_name, grpc_service, grpc_method).inc()
-        metrics.RPC_IN_FLIGHT.labels(self._service_name).inc()
-        return grpc_service, grpc_method
+        method_metrics.started.inc()
+        self._in_flight.inc()
+        return headers
 
-    def _end(self, grpc_service: str, grpc_method: str, code: grpc.StatusCode, started: float) -> None:
-        metrics.RPC_IN_FLIGHT.labels(self._service_name).dec()
-        metrics.RPC_HANDLED.labels(self._service_name, grpc_service, grpc_method, code.name).inc()
-        metrics.RPC_LATENCY.labels(self._service_name, grpc_service, grpc_method).observe(
-            time.perf_counter() - started
-        )
+    def _end(self, method_metrics: _MethodMetrics, code: grpc.StatusCode, started: float) -> None:
+        self._in_flight.dec()
+        method_metrics.handled(code).inc()
+        method_metrics.latency.observe(time.perf_counter() - started)
 
     def _wrap_unary(self, full_method: str, inner: Handler) -> Handler:
         async def handle(request: Any, context: Context) -> Any:
             started = time.perf_counter()
-            grpc_service, grpc_method = self._begin(full_method, context)
+            method_metrics = self._metrics_for(full_method)
+            headers = self._begin(method_metrics, context)
             code = grpc.StatusCode.OK
             try:
                 failure: Exception
                 try:
-                    await self._admit(full_method, request, context)
+                    await self._admit(full_method, request, headers)
                     result = inner(request, context)
                     if inspect.isawaitable(result):
                         result = await result
@@ -212,19 +230,20 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                 code = _code_of(failure)
                 await self._fail(context, failure)
             finally:
-                self._end(grpc_service, grpc_method, code, started)
+                self._end(method_metrics, code, started)
 
         return handle
 
     def _wrap_unary_stream(self, full_method: str, inner: Handler) -> Handler:
         async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            grpc_service, grpc_method = self._begin(full_method, context)
+            method_metrics = self._metrics_for(full_method)
+            headers = self._begin(method_metrics, context)
             code = grpc.StatusCode.OK
             try:
                 failure: Exception
                 try:
-                    await self._admit(full_method, request, context)
+                    await self._admit(full_method, request, headers)
                     async for item in inner(request, context):
                         yield item
                     return
@@ -240,9 +259,26 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
                 code = _code_of(failure)
                 await self._fail(context, failure)
             finally:
-                self._end(grpc_service, grpc_method, code, started)
+                self._end(method_metrics, code, started)
 
         return handle
+
+
+class _MethodMetrics:
+    """The metric children of one method, looked up once: label lookups cost more than the increments."""
+
+    def __init__(self, service: str, grpc_service: str, grpc_method: str) -> None:
+        self._labels = (service, grpc_service, grpc_method)
+        self.started = metrics.RPC_STARTED.labels(*self._labels)
+        self.latency = metrics.RPC_LATENCY.labels(*self._labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        child = self._handled.get(code)
+        if child is None:
+            child = metrics.RPC_HANDLED.labels(*self._labels, code.name)
+            self._handled[code] = child
+        return child
 
 
 class UndecodableRequest:
