@@ -14,22 +14,20 @@ import os
 import time
 import uuid
 
-import asyncpg
 import grpc
 
 from bench.context import BenchContext
+from bench.databases import fresh_service_database
 from bench.errors import BenchError
 from bench.figures import Figure
 from bench.latency import percentile
 from bench.registry import Section, register
 from devstack.databases import with_database
-from services.auth.__main__ import MIGRATIONS_DIR
 from services.auth.app import AuthApplication
 from services.auth.config import load_auth_settings
 from services.kit.config import load_service_config
 from services.kit.grpc_server import Runtime, WalletServer
 from services.kit.jwks import AuthServiceJwksSource
-from services.kit.migrations import apply_migrations
 from services.kit.tokens import TokenVerifier
 from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc, auth_sessions_pb2
 
@@ -38,7 +36,6 @@ VERIFICATIONS = 20_000
 WARMUP_VERIFICATIONS = 1_000
 LOGINS = 40
 PASSWORD = "bench passphrase that is long enough 1"  # noqa: S105 -- a bench-only account
-CONNECT_TIMEOUT_S = 10.0
 NANOSECONDS_PER_MICROSECOND = 1_000
 NANOSECONDS_PER_MILLISECOND = 1_000_000
 
@@ -48,22 +45,8 @@ def run(context: BenchContext) -> list[Figure]:
     return asyncio.run(_measure(context.postgres_server_url, database_url, context.redis_url()))
 
 
-async def _fresh_database(server_url: str, database_url: str) -> None:
-    server = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await server.close()
-    database = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await apply_migrations(database, MIGRATIONS_DIR, scope="auth")
-    finally:
-        await database.close()
-
-
 async def _measure(server_url: str, database_url: str, redis_url: str) -> list[Figure]:
-    await _fresh_database(server_url, database_url)
+    await fresh_service_database(server_url, database_url, DATABASE, "auth")
     config = load_service_config(
         "auth", {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "GRPC_PORT": "0", "METRICS_PORT": "0"}
     )

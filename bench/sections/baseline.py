@@ -12,6 +12,7 @@ import asyncio
 import asyncpg
 
 from bench.context import BenchContext
+from bench.databases import recreate_database
 from bench.errors import BenchError
 from bench.figures import Figure
 from bench.pgbench import run_pgbench
@@ -97,13 +98,7 @@ def run(context: BenchContext) -> list[Figure]:
 
 
 async def _create_fresh_database(server_url: str, database_url: str) -> None:
-    server = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        # A fresh database every run: tables bloated by an earlier run would slow this one down.
-        await server.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await server.close()
+    await recreate_database(server_url, DATABASE)
     database = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_S)
     try:
         await database.execute(SCHEMA)

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,17 +26,16 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from bench.context import BenchContext
+from bench.databases import fresh_service_database
 from bench.errors import BenchError
 from bench.figures import Figure
 from bench.h2load import run_grpc_unary
 from bench.latency import p50_p99_ms
 from bench.registry import Section, register
 from devstack.databases import with_database
-from services.kit.migrations import apply_migrations
 from wallet.contacts.v1 import contacts_contact_pb2, contacts_directory_pb2
 
 DATABASE = "bench_contacts"
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "contacts" / "migrations"
 IN_FLIGHT = 64
 SERVER_PROCESSES = 2
 H2LOAD_CONNECTIONS = 4
@@ -63,7 +61,7 @@ def _key() -> str:
 
 def run(context: BenchContext) -> list[Figure]:
     database_url = with_database(context.postgres_server_url, DATABASE)
-    asyncio.run(_fresh_database(context.postgres_server_url, database_url))
+    asyncio.run(fresh_service_database(context.postgres_server_url, database_url, DATABASE, "contacts"))
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -122,20 +120,6 @@ def _read_started(process: subprocess.Popen[str]) -> dict[str, Any]:
             started: dict[str, Any] = json.loads(line)
             return started
     raise BenchError("the contacts bench server did not start in time")
-
-
-async def _fresh_database(server_url: str, database_url: str) -> None:
-    server = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await server.close()
-    database = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await apply_migrations(database, MIGRATIONS, "contacts")
-    finally:
-        await database.close()
 
 
 def _auth(token: str) -> tuple[tuple[str, str], ...]:

@@ -30,6 +30,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.context import BenchContext
+from bench.databases import fresh_service_database
 from bench.errors import BenchError
 from bench.figures import Figure
 from bench.h2load import H2loadResult, run_grpc_unary
@@ -164,7 +165,7 @@ def run(context: BenchContext) -> list[Figure]:
     baseline = context.figure("baseline.sql_transfer_per_s").value
     h2load = context.h2load_binary()
     database_url = with_database(context.postgres_server_url, DATABASE)
-    asyncio.run(_fresh_database(context.postgres_server_url, database_url))
+    asyncio.run(fresh_service_database(context.postgres_server_url, database_url, DATABASE, "ledger"))
     key = SigningKey()
     grpc_port, metrics_port = _free_port(), _free_port()
     environment = {
@@ -349,22 +350,6 @@ def _ok_calls(metrics_port: int, method: str, *, code: str = "OK") -> int:
         ):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
-
-
-async def _fresh_database(server_url: str, database_url: str) -> None:
-    from services.kit.migrations import apply_migrations
-
-    server = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await server.close()
-    database = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await apply_migrations(database, MIGRATIONS_DIR, scope="ledger")
-    finally:
-        await database.close()
 
 
 def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:

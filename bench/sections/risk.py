@@ -33,6 +33,7 @@ import grpc
 import redis.asyncio as redis_asyncio
 
 from bench.context import BenchContext
+from bench.databases import recreate_database
 from bench.errors import BenchError
 from bench.figures import Figure
 from bench.h2load import H2loadResult, run_grpc_unary
@@ -70,7 +71,7 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 def run(context: BenchContext) -> list[Figure]:
     h2load = context.h2load_binary()
     database_url = with_database(context.postgres_server_url, DATABASE)
-    asyncio.run(_fresh_database(context.postgres_server_url))
+    asyncio.run(recreate_database(context.postgres_server_url, DATABASE))
     key = SigningKey()
     organization_id = str(uuid.uuid4())
     token = key.mint(pty="service", roles=[], scope="risk.assessments.assess", org=organization_id)
@@ -281,15 +282,6 @@ def _request() -> risk_assessments_pb2.AssessRequest:
             ip_address="198.51.100.7",
         ),
     )
-
-
-async def _fresh_database(server_url: str) -> None:
-    server = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await server.close()
 
 
 def _wait_for_ports(server: subprocess.Popen[bytes], port_file: Path) -> tuple[int, int]:
