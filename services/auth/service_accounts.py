@@ -19,7 +19,7 @@ from services.auth.sealing import sha256
 from services.auth.service import AuthTransaction
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, InvalidArgument
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE
 from wallet.auth.v1 import auth_events_pb2 as events
 
@@ -137,11 +137,8 @@ async def list_service_accounts(
             after=("", str(cursor["id"])) if cursor is not None else None,
             limit=size + 1,
         )
-    next_token = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        next_token = encode_page_token({"id": rows[-1].principal_id}, filters)
-    return ServiceAccountPage(rows, next_token)
+    page, next_token = next_page(rows, size, lambda last: {"id": last.principal_id}, filters)
+    return ServiceAccountPage(page, next_token)
 
 
 def _validate_target(service_account_id: str, request_id: str) -> None:

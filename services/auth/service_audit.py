@@ -9,7 +9,7 @@ from services.auth.core import AuthCore, caller
 from services.auth.domain_records import AuditRecord
 from services.kit.errors import FieldViolation
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,5 @@ async def list_audit_events(
             before_id=str(cursor["id"]) if cursor is not None else None,
             limit=size + 1,
         )
-    next_token = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        next_token = encode_page_token({"id": rows[-1].audit_event_id}, filters)
-    return AuditPage(rows, next_token)
+    page, next_token = next_page(rows, size, lambda last: {"id": last.audit_event_id}, filters)
+    return AuditPage(page, next_token)

@@ -13,7 +13,7 @@ from services.auth.domain import Status
 from services.auth.domain_records import SigningKeyRecord
 from services.kit.errors import FieldViolation, Unauthenticated
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE, TokenVerifier
 from services.kit.tokens import Principal as TokenPrincipal
 from wallet.auth.v1 import auth_events_pb2 as events
@@ -59,11 +59,8 @@ async def list_signing_keys(core: AuthCore, *, page_size_requested: int, page_to
     after = (float(cursor["t"]), str(cursor["id"])) if cursor is not None else None
     async with core.store.transaction() as tx:
         rows = await tx.list_keys(after, size + 1)
-    next_token = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        next_token = encode_page_token({"t": rows[-1].created_at, "id": rows[-1].key_id}, {})
-    return KeyPage(rows, next_token)
+    page, next_token = next_page(rows, size, lambda last: {"t": last.created_at, "id": last.key_id}, {})
+    return KeyPage(page, next_token)
 
 
 async def introspect_token(core: AuthCore, verifier: TokenVerifier, *, token: str) -> TokenPrincipal | None:

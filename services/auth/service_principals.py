@@ -19,7 +19,7 @@ from services.auth.sealing import sha256
 from services.auth.service import AuthTransaction
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, PermissionDenied
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER, PRINCIPAL_KIND_MEMBER
 from wallet.auth.v1 import auth_events_pb2 as events
 
@@ -335,12 +335,10 @@ async def list_principals(
             after=after,
             limit=size + 1,
         )
-    next_token = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        next_token = encode_page_token({"email": last.email or "", "id": last.principal_id}, filters)
-    return PrincipalPage(await principal_views(core, rows), next_token)
+    page, next_token = next_page(
+        rows, size, lambda last: {"email": last.email or "", "id": last.principal_id}, filters
+    )
+    return PrincipalPage(await principal_views(core, page), next_token)
 
 
 async def update_member_roles(core: AuthCore, *, member_id: str, roles: list[str], request_id: str) -> PrincipalView:

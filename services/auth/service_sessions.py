@@ -14,7 +14,7 @@ from services.auth.service import AuthTransaction
 from services.auth.service_login import count_failure, verify_second_factor
 from services.kit.errors import FailedPrecondition, FieldViolation, NotImplementedYet, Unauthenticated
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE
 from wallet.auth.v1 import auth_events_pb2 as events
 
@@ -213,11 +213,8 @@ async def list_sessions(core: AuthCore, *, page_size_requested: int, page_token:
     after = (float(cursor["t"]), str(cursor["id"])) if cursor is not None else None
     async with core.store.transaction() as tx:
         rows = await tx.list_sessions(me.organization_id, me.subject, core.clock(), after, size + 1)
-    next_token = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        next_token = encode_page_token({"t": rows[-1].last_used_at, "id": rows[-1].session_id}, filters)
-    return SessionPage(rows, next_token, me.session_id)
+    page, next_token = next_page(rows, size, lambda last: {"t": last.last_used_at, "id": last.session_id}, filters)
+    return SessionPage(page, next_token, me.session_id)
 
 
 async def revoke_session(core: AuthCore, *, session_id: str, request_id: str) -> Session:

@@ -51,7 +51,7 @@ from services.contacts.limits import (
 )
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 
 Clock = Callable[[], datetime]
 
@@ -206,10 +206,8 @@ class ContactsService:
         after = UUID(str(cursor["after"])) if cursor is not None else None
         async with self._store.transaction() as tx:
             contacts = await tx.list_contacts(caller.organization_id, customer_id, purpose, after, size + 1)
-            page = await self._reader.mask_all(tx, contacts[:size])
-        next_token = (
-            encode_page_token({"after": str(contacts[size - 1].contact_id)}, filters) if len(contacts) > size else ""
-        )
+            shown, next_token = next_page(contacts, size, lambda last: {"after": str(last.contact_id)}, filters)
+            page = await self._reader.mask_all(tx, shown)
         return ContactPage(page, next_token)
 
     async def update_contact(self, caller: Caller, request: UpdateContactInput) -> MaskedContact:

@@ -29,7 +29,7 @@ from services.contacts.receipts import ReceiptSigner, SigningKeyTx
 from services.contacts.store_secrets import ReceiptRecord
 from services.kit.errors import FieldViolation, invalid
 from services.kit.ids import parse_uuid, uuid7
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 
 
 class SubjectsTx(DataKeyTx, SigningKeyTx, Protocol):
@@ -155,13 +155,13 @@ class SubjectsService:
             entries = await tx.list_access(
                 caller.organization_id, customer_id, action, start_time, end_time, before, size + 1
             )
-        next_token = ""
-        if len(entries) > size:
-            last = entries[size - 1]
-            next_token = encode_page_token(
-                {"at": last.occurred_at.isoformat(), "id": str(last.access_log_entry_id)}, filters
-            )
-        return AccessLogPage(entries[:size], next_token)
+        page, next_token = next_page(
+            entries,
+            size,
+            lambda last: {"at": last.occurred_at.isoformat(), "id": str(last.access_log_entry_id)},
+            filters,
+        )
+        return AccessLogPage(page, next_token)
 
     async def verify_access_log(self, caller: Caller, start_sequence: int, end_sequence: int) -> ChainVerdict:
         violations: list[FieldViolation] = []

@@ -12,8 +12,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from services.kit.errors import FieldViolation, InvalidArgument
 
@@ -21,6 +21,8 @@ PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 500
 PAGE_TOKEN_VERSION = 1
 PAGE_TOKEN_MAX_BYTES = 1024
+
+RowT = TypeVar("RowT")
 
 
 class PageTokenInvalid(InvalidArgument):
@@ -74,3 +76,17 @@ def decode_page_token(token: str, filters: Mapping[str, Any]) -> dict[str, Any] 
         raise _invalid("issued for different filters")
     cursor: dict[str, Any] = body["c"]
     return cursor
+
+
+def next_page(
+    rows: Sequence[RowT], size: int, cursor_of: Callable[[RowT], Mapping[str, Any]], filters: Mapping[str, Any]
+) -> tuple[list[RowT], str]:
+    """The page and the next page's token, from rows fetched with ``limit=size + 1``.
+
+    The one extra row tells whether another page exists without a COUNT; the cursor is taken from the last row
+    that is returned, so the next page starts right after it. An empty token means this is the last page.
+    """
+    if len(rows) <= size:
+        return list(rows), ""
+    page = list(rows[:size])
+    return page, encode_page_token(cursor_of(page[-1]), filters)

@@ -226,11 +226,8 @@ class AccountService:
         after = cursor_uuid(cursor, "a")
         async with self._pool.acquire() as connection:
             rows = await self._store.list_accounts(connection, caller.organization_id, filters, after, size + 1)
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = paging.encode_page_token({"a": str(rows[-1].account_id)}, filter_key)
-        return Page(rows, token)
+        page, token = paging.next_page(rows, size, lambda last: {"a": str(last.account_id)}, filter_key)
+        return Page(page, token)
 
     async def change_status(
         self, caller: Caller, *, method: str, account_id: str, reason: str, request_id: str

@@ -69,11 +69,8 @@ class AssetService:
         async with self._pool.acquire() as connection:
             items += list(await self._store.list_assets(connection, caller.organization_id, after, size + 1))
         items.sort(key=lambda pair: pair[0].code)
-        token = ""
-        if len(items) > size:
-            items = items[:size]
-            token = paging.encode_page_token({"c": items[-1][0].code}, filter_key)
-        return Page(items, token)
+        page, token = paging.next_page(items, size, lambda last: {"c": last[0].code}, filter_key)
+        return Page(page, token)
 
     async def list_audit_events(
         self,
@@ -105,8 +102,5 @@ class AssetService:
                 before_id=before,
                 limit=size + 1,
             )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = paging.encode_page_token({"i": str(rows[-1].audit_event_id)}, filter_key)
-        return Page(rows, token)
+        page, token = paging.next_page(rows, size, lambda last: {"i": str(last.audit_event_id)}, filter_key)
+        return Page(page, token)

@@ -68,11 +68,12 @@ class StatementService:
                 if start_time
                 else BalanceAt(0, 0)
             )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1].posting
-            token = paging.encode_page_token({"t": last.posted_at.isoformat(), "s": last.account_seq}, filter_key)
+        page, token = paging.next_page(
+            rows,
+            size,
+            lambda last: {"t": last.posting.posted_at.isoformat(), "s": last.posting.account_seq},
+            filter_key,
+        )
         lines = [
             (
                 row,
@@ -80,7 +81,7 @@ class StatementService:
                     account.balance_rule, row.posting.posted_debits_after, row.posting.posted_credits_after
                 ),
             )
-            for row in rows
+            for row in page
         ]
         opening_minor = signed_balance(
             account.balance_rule, opening.posted_debits_minor, opening.posted_credits_minor

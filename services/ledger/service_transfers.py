@@ -192,14 +192,10 @@ class TransferService:
             before = (dt.datetime.fromisoformat(str(cursor["t"])), before_id)
         async with self._pool.acquire() as connection:
             rows = await self._store.list_transfers(connection, caller.organization_id, filters, before, size + 1)
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1]
-            token = paging.encode_page_token(
-                {"t": last.created_at.isoformat(), "i": str(last.transfer_id)}, filter_key
-            )
-        return Page(rows, token)
+        page, token = paging.next_page(
+            rows, size, lambda last: {"t": last.created_at.isoformat(), "i": str(last.transfer_id)}, filter_key
+        )
+        return Page(page, token)
 
     async def _visible_account(self, caller: Caller, account_id: uuid.UUID) -> Account:
         async with self._pool.acquire() as connection:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid, uuid7
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import Principal
 from services.risk import limits
 from services.risk.anomaly import AnomalyModels
@@ -351,12 +351,13 @@ class RiskService:
             after=after,
             limit=size + 1,
         )
-        token = ""
-        if len(records) > size:
-            records = records[:size]
-            last = records[-1].result
-            token = encode_page_token(page_cursor(last.assessed_at_s, last.assessment_id), filters)
-        return Page(records, token)
+        page, token = next_page(
+            records,
+            size,
+            lambda last: page_cursor(last.result.assessed_at_s, last.result.assessment_id),
+            filters,
+        )
+        return Page(page, token)
 
     async def get_features(
         self, principal: Principal, account_id: str, device_id: str, counterparty_id: str

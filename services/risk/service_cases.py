@@ -10,7 +10,7 @@ from typing import Protocol
 
 from services.kit.errors import FieldViolation, Unavailable, invalid
 from services.kit.ids import parse_uuid, uuid7
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import Principal
 from services.risk import limits
 from services.risk.anomaly import AnomalyModels
@@ -158,11 +158,8 @@ class CaseService:
         cases = await self._cases.page(
             principal.organization_id, status=status, account_id=account, after=after, limit=size + 1
         )
-        token = ""
-        if len(cases) > size:
-            cases = cases[:size]
-            token = encode_page_token(page_cursor(cases[-1].opened_at_s, cases[-1].case_id), filters)
-        return Page(cases, token)
+        page, token = next_page(cases, size, lambda last: page_cursor(last.opened_at_s, last.case_id), filters)
+        return Page(page, token)
 
     async def resolve_case(
         self, principal: Principal, *, case_id: str, resolution: CaseResolution | None, note: str, request_id: str
@@ -225,11 +222,10 @@ class CaseService:
             after=after,
             limit=size + 1,
         )
-        token = ""
-        if len(reports) > size:
-            reports = reports[:size]
-            token = encode_page_token(page_cursor(reports[-1].created_at_s, reports[-1].aml_report_id), filters)
-        return Page(reports, token)
+        page, token = next_page(
+            reports, size, lambda last: page_cursor(last.created_at_s, last.aml_report_id), filters
+        )
+        return Page(page, token)
 
     # --- reactions to ledger events (idempotent: events arrive at least once) ---
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
-from services.kit.paging import decode_page_token, encode_page_token, page_size
+from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import Principal
 from services.risk import limits
 from services.risk.domain import (
@@ -175,11 +175,8 @@ class RulesAndListsService:
         org = principal.organization_id
         before = None if cursor is None else int(cursor["v"])
         versions = await self._rules.list_versions(org, before, size + 1)
-        token = ""
-        if len(versions) > size:
-            versions = versions[:size]
-            token = encode_page_token({"v": versions[-1].version}, {})
-        return Page(versions, token), await self._rules.active_version_number(org)
+        page, token = next_page(versions, size, lambda last: {"v": last.version}, {})
+        return Page(page, token), await self._rules.active_version_number(org)
 
     async def dry_run(
         self,
@@ -301,8 +298,7 @@ class RulesAndListsService:
             after=after,
             limit=size + 1,
         )
-        token = ""
-        if len(entries) > size:
-            entries = entries[:size]
-            token = encode_page_token(page_cursor(entries[-1].created_at_s, entries[-1].list_entry_id), filters)
-        return Page(entries, token)
+        page, token = next_page(
+            entries, size, lambda last: page_cursor(last.created_at_s, last.list_entry_id), filters
+        )
+        return Page(page, token)

@@ -7,6 +7,7 @@ from services.kit.paging import (
     PageTokenInvalid,
     decode_page_token,
     encode_page_token,
+    next_page,
     page_size,
 )
 
@@ -41,3 +42,17 @@ def test_garbage_tokens_are_invalid_argument(garbage: str) -> None:
     with pytest.raises(PageTokenInvalid) as caught:
         decode_page_token(garbage, {})
     assert caught.value.reason == "PAGE_TOKEN_INVALID"
+
+
+def test_next_page_trims_the_extra_row_and_points_after_the_last_returned() -> None:
+    filters = {"kind": "customer"}
+    page, token = next_page([1, 2, 3, 4], 3, lambda last: {"after": last}, filters)
+    assert page == [1, 2, 3]
+    assert decode_page_token(token, filters) == {"after": 3}
+
+
+@pytest.mark.parametrize("rows", [[], [1], [1, 2, 3]])
+def test_next_page_is_the_last_page_when_no_extra_row_came_back(rows: list[int]) -> None:
+    page, token = next_page(rows, 3, lambda last: {"after": last}, {})
+    assert page == rows
+    assert token == ""
