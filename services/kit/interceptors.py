@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
@@ -34,6 +35,7 @@ from services.kit.errors import (
     WalletError,
 )
 from services.kit.policy import MethodPolicy, grants, is_wallet_method, policy_for, split_full_method
+from services.kit.request_checks import request_violations
 from services.kit.request_context import principal_var, request_id_var
 from services.kit.status import internal_rpc_status, to_rpc_status
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE, Principal, TokenVerifier
@@ -134,6 +136,8 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
         policy = policy_for(full_method)
         if policy is None:
             raise PermissionDenied("method has no access policy")
+        if isinstance(request, InvalidFieldValues):
+            raise InvalidArgument("request has invalid field values", field_violations=request.violations)
         if isinstance(request, UndecodableRequest):
             raise InvalidArgument(
                 "request body is not a valid protobuf message for this method",
@@ -286,6 +290,13 @@ class UndecodableRequest:
     grpc's own INTERNAL "Exception deserializing request"."""
 
 
+class InvalidFieldValues(UndecodableRequest):
+    """Stands in for a request that parsed but holds values no handler can use (tests in ``request_checks``)."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+
+
 def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if deserializer is None:
         return None
@@ -293,9 +304,14 @@ def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
     def deserialize(raw: bytes) -> Any:
         try:
-            return strict(raw)
+            request = strict(raw)
         except Exception:  # protobuf raises DecodeError, or RuntimeError for some malformed inputs
             return UndecodableRequest()
+        if isinstance(request, Message):
+            violations = request_violations(request)
+            if violations:
+                return InvalidFieldValues(violations)
+        return request
 
     return deserialize
 
