@@ -13,7 +13,6 @@ costs one cache lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -51,11 +50,11 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 @cache
-def _checked_fields(descriptor: Descriptor) -> tuple[_Checked, ...]:
-    return _plan(descriptor, frozenset())
+def _checked_fields(descriptor: Descriptor, strings: bool) -> dict[str, _Checked]:
+    return {planned.field.name: planned for planned in _plan(descriptor, frozenset(), strings)}
 
 
-def _plan(descriptor: Descriptor, visiting: frozenset[str]) -> tuple[_Checked, ...]:
+def _plan(descriptor: Descriptor, visiting: frozenset[str], strings: bool) -> tuple[_Checked, ...]:
     planned = []
     for field in descriptor.fields:
         if field.enum_type is not None:
@@ -63,18 +62,21 @@ def _plan(descriptor: Descriptor, visiting: frozenset[str]) -> tuple[_Checked, .
             planned.append(_Checked(field, ENUM, numbers, field.enum_type.name))
             continue
         if field.type == FieldDescriptor.TYPE_STRING:
-            planned.append(_Checked(field, STRING))
+            if strings:
+                planned.append(_Checked(field, STRING))
             continue
         message_type = field.message_type
         if message_type is None:
             continue
         if _is_map(field):
-            if any(entry.type == FieldDescriptor.TYPE_STRING for entry in message_type.fields):
+            if strings and any(entry.type == FieldDescriptor.TYPE_STRING for entry in message_type.fields):
                 planned.append(_Checked(field, STRING_MAP))
             continue
         if message_type.full_name in (TIMESTAMP, DURATION):
             planned.append(_Checked(field, message_type.full_name))
-        elif message_type.full_name not in visiting and _plan(message_type, visiting | {descriptor.full_name}):
+        elif message_type.full_name not in visiting and _plan(
+            message_type, visiting | {descriptor.full_name}, strings
+        ):
             planned.append(_Checked(field, NESTED))
     return tuple(planned)
 
@@ -90,41 +92,41 @@ def _valid_duration(seconds: int, nanos: int) -> bool:
     return not (seconds > 0 > nanos or seconds < 0 < nanos)
 
 
-def _present(message: Message, field: FieldDescriptor) -> Iterator[tuple[str, Any]]:
-    if field.is_repeated:
-        for index, item in enumerate(getattr(message, field.name)):
-            yield f"{field.name}[{index}]", item
-    elif field.has_presence:
-        if message.HasField(field.name):
-            yield field.name, getattr(message, field.name)
-    else:
-        yield field.name, getattr(message, field.name)
-
-
-def request_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
+def request_violations(message: Message, prefix: str = "", *, strings: bool = True) -> list[FieldViolation]:
     """One violation per out-of-range Timestamp or Duration, undeclared enum value and string with a NUL character
-    anywhere in ``message``."""
+    anywhere in ``message``; the fields to look at are planned once per message type. ``strings=False`` skips the
+    NUL check: the caller knows the serialized message has no zero byte, so no string can hold one."""
+    plan = _checked_fields(message.DESCRIPTOR, strings)
+    if not plan:
+        return []
     violations: list[FieldViolation] = []
-    for planned in _checked_fields(message.DESCRIPTOR):
+    for name, planned in plan.items():
+        field = planned.field
         if planned.kind == STRING_MAP:
-            entries = getattr(message, planned.field.name)
+            entries = getattr(message, name)
             if any(NUL in item for pair in entries.items() for item in pair if isinstance(item, str)):
-                violations.append(FieldViolation(f"{prefix}{planned.field.name}", "must not contain a NUL character"))
-            continue
-        for path, value in _present(message, planned.field):
-            name = f"{prefix}{path}"
-            if planned.kind == STRING:
-                if NUL in value:
-                    violations.append(FieldViolation(name, "must not contain a NUL character"))
-            elif planned.kind == ENUM:
-                if value not in planned.enum_numbers:
-                    violations.append(FieldViolation(name, f"is not a known {planned.enum_name} value"))
-            elif planned.kind == TIMESTAMP:
-                if not _valid_timestamp(value.seconds, value.nanos):
-                    violations.append(FieldViolation(name, "is not a valid timestamp (years 1 to 9999)"))
-            elif planned.kind == DURATION:
-                if not _valid_duration(value.seconds, value.nanos):
-                    violations.append(FieldViolation(name, "is not a valid duration"))
-            else:
-                violations.extend(request_violations(value, f"{name}."))
+                violations.append(FieldViolation(f"{prefix}{name}", "must not contain a NUL character"))
+        elif field.is_repeated:
+            for index, item in enumerate(getattr(message, name)):
+                _check(planned, item, f"{prefix}{name}[{index}]", violations, strings)
+        elif not field.has_presence or message.HasField(name):
+            _check(planned, getattr(message, name), f"{prefix}{name}", violations, strings)
     return violations
+
+
+def _check(planned: _Checked, value: Any, name: str, violations: list[FieldViolation], strings: bool) -> None:
+    kind = planned.kind
+    if kind == STRING:
+        if NUL in value:
+            violations.append(FieldViolation(name, "must not contain a NUL character"))
+    elif kind == ENUM:
+        if value not in planned.enum_numbers:
+            violations.append(FieldViolation(name, f"is not a known {planned.enum_name} value"))
+    elif kind == TIMESTAMP:
+        if not _valid_timestamp(value.seconds, value.nanos):
+            violations.append(FieldViolation(name, "is not a valid timestamp (years 1 to 9999)"))
+    elif kind == DURATION:
+        if not _valid_duration(value.seconds, value.nanos):
+            violations.append(FieldViolation(name, "is not a valid duration"))
+    else:
+        violations.extend(request_violations(value, f"{name}.", strings=strings))
