@@ -1,7 +1,7 @@
 """``python -m devstack run`` (what ``make run`` does): bring the whole suite up, keep it up, take it all down.
 
 Order: lock the run dir → check ports → Postgres and Redis (embedded unless their URLs are given) → the
-per-service databases → migrations → services and gateway → wait until all are ready → address table → watch.
+per-service databases → migrations → platform clients (ledger ⇄ risk service accounts) → services and gateway → wait until all are ready → address table → watch.
 Everything started is registered for shutdown the moment it starts, so Ctrl-C at any point, a failure, or a child
 dying later all unwind the same way: gateway, services, Redis, Postgres, lock — nothing left running.
 """
@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -26,6 +26,7 @@ from devstack.databases import database_name_for, ensure_databases
 from devstack.errors import DevstackError
 from devstack.leftovers import stop_leftovers
 from devstack.lock import RunLock
+from devstack.platform_clients import ensure_platform_clients
 from devstack.ports import check_ports_free
 from devstack.postgres_server import start_embedded_postgres
 from devstack.readiness import GrpcHealthProbe, HttpHealthProbe, Probe
@@ -98,8 +99,17 @@ def _start_and_watch(settings: Settings, console: Console, cleanup: ExitStack, s
     supervisor = Supervisor(start_guard=signals.deferred)
     _on_exit(cleanup, "the services", lambda: _stop_children(supervisor))
     _timed("migrations", lambda: _migrate(supervisor, settings, ports, backends))
+    clients = _timed(
+        "platform clients",
+        lambda: ensure_platform_clients(
+            auth_env=_service_spec("auth", settings, ports, backends).env,
+            base=os.environ,
+            run_dir=settings.run_dir,
+            repo_dir=settings.repo_dir,
+        ),
+    )
     servers = supervisor.start_tier(
-        [_service_spec(name, settings, ports, backends) for name in SERVICE_NAMES]
+        [_service_spec(name, settings, ports, backends, extra_env=clients.get(name, {})) for name in SERVICE_NAMES]
         + [_gateway_spec(settings, ports, backends)]
     )
     started.pids.update({child.name: child.pid for child in servers})
@@ -155,9 +165,16 @@ def _migrate(supervisor: Supervisor, settings: Settings, ports: Ports, backends:
 
 
 def _service_spec(
-    name: str, settings: Settings, ports: Ports, backends: Backends, *, migrate: bool = False
+    name: str,
+    settings: Settings,
+    ports: Ports,
+    backends: Backends,
+    *,
+    migrate: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> ChildSpec:
     env = service_env(name, base=os.environ, ports=ports, backends=backends, run_dir=settings.run_dir)
+    env.update(extra_env or {})
     suffix = "-migrate" if migrate else ""
     return ChildSpec(
         name=f"{name}{suffix}",

@@ -5,39 +5,73 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from services.kit.config import ConfigError, Env, default_addr
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.kit.service_tokens import ClientCredentialsTokens, service_client
 from services.kit.token_cache import build_cached_verifier
 from services.kit.tokens import TokenVerifier
+from services.ledger import limits
 from services.ledger.app import LedgerApp
 from services.ledger.jobs import background_jobs
+from services.ledger.risk_gate import ASSESS_SCOPE, RiskGate, RiskGateConfig, RiskGateSetup
 from services.ledger.server import registrations_for
 
 
 class LedgerProcess:
     """One process's app, shared by the servicer and the background jobs."""
 
-    def __init__(self) -> None:
+    def __init__(self, risk_gate: RiskGateSetup | None) -> None:
+        self._risk_gate = risk_gate
         self._app: LedgerApp | None = None
 
     def app(self, runtime: Runtime) -> LedgerApp:
         if self._app is None:
-            self._app = LedgerApp(runtime)
+            self._app = LedgerApp(runtime, risk_gate=self._risk_gate)
         return self._app
 
     def registrations(self, runtime: Runtime) -> list[Registration]:
         return registrations_for(self.app(runtime))
 
     def jobs(self, runtime: Runtime) -> list[BackgroundJob]:
-        return background_jobs(self.app(runtime))
+        app = self.app(runtime)
+        jobs = background_jobs(app)
+        if isinstance(app.gate, RiskGate):
+            jobs.append(app.gate.connect())
+        return jobs
 
     def verifier(self, runtime: Runtime) -> TokenVerifier:
         # Every call carries the same few tokens: remember verified ones briefly (services/kit/token_cache.py).
         return build_cached_verifier(runtime.config)
 
 
-def spec() -> ServiceSpec:
-    process = LedgerProcess()
+def load_risk_gate(env: Env) -> RiskGateSetup | None:
+    """``RISK_GATE`` (default on) and its settings; on without a platform client is a configuration error."""
+    if not env.flag("RISK_GATE", True):
+        return None
+    defaults = RiskGateConfig()
+    config = RiskGateConfig(
+        deadline_s=env.integer("RISK_GATE_DEADLINE_MS", int(defaults.deadline_s * 1000), min_value=1) / 1000,
+        fail_open_below_minor=env.integer("RISK_GATE_FAIL_OPEN_BELOW_MINOR", defaults.fail_open_below_minor),
+        review_hold_s=env.integer(
+            "RISK_GATE_REVIEW_HOLD_S", defaults.review_hold_s, min_value=1, max_value=limits.HOLD_TIMEOUT_S_MAX
+        ),
+    )
+    client = service_client(
+        env.optional_string("LEDGER_CLIENT_ID"), env.secret("LEDGER_CLIENT_SECRET", required=False), [ASSESS_SCOPE]
+    )
+    if not client.configured:
+        raise ConfigError(
+            "RISK_GATE is on but LEDGER_CLIENT_ID and LEDGER_CLIENT_SECRET (or _FILE) are not set "
+            "(python -m services.auth bootstrap-platform-client --name ledger --scope risk.assessments.assess)"
+        )
+    tokens = ClientCredentialsTokens(env.string("AUTH_ADDR", default_addr("auth")), client)
+    return RiskGateSetup(config, env.string("RISK_ADDR", default_addr("risk")), tokens)
+
+
+def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
+    # Migrating needs no gate (and runs before the platform clients exist).
+    process = LedgerProcess(load_risk_gate(env) if serving else None)
     return ServiceSpec(
         name="ledger",
         migrations_dir=Path(__file__).parent / "migrations",
@@ -48,4 +82,9 @@ def spec() -> ServiceSpec:
 
 
 if __name__ == "__main__":
-    sys.exit(main(spec()))
+    try:
+        ledger_spec = spec(Env(), serving=sys.argv[1:2] != ["migrate"])
+    except ConfigError as err:
+        print(f"ledger: configuration error: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(ledger_spec))

@@ -8,6 +8,7 @@ from functools import cached_property
 from services.kit.grpc_server import Runtime
 from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
+from services.ledger.risk_gate import RiskGateSetup
 from services.ledger.service import AccountService, utc_now
 from services.ledger.service_assets import AssetService
 from services.ledger.service_fx import FxService
@@ -18,11 +19,20 @@ from services.ledger.store import PostgresLedgerStore
 
 
 class LedgerApp:
-    def __init__(self, runtime: Runtime, *, clock: Clock = utc_now, gate: PreCommitGate | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock = utc_now,
+        gate: PreCommitGate | None = None,
+        risk_gate: RiskGateSetup | None = None,
+    ) -> None:
         self.runtime = runtime
         self.clock = clock
-        self.gate: PreCommitGate = gate or NoGate()
         self.store = PostgresLedgerStore()
+        if gate is None and risk_gate is not None:
+            gate = risk_gate.build(lambda: runtime.pool, self.store)
+        self.gate: PreCommitGate = gate or NoGate()
 
     @cached_property
     def committer(self) -> GroupCommitter:

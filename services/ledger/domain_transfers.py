@@ -25,6 +25,7 @@ from services.ledger.errors import (
     HoldAmountExceeded,
     HoldNotPending,
     InsufficientFunds,
+    ReviewCaseMismatch,
     SameAccount,
 )
 
@@ -59,6 +60,38 @@ class VoidReason(enum.IntEnum):
     CARD_PAYMENT_RELEASED = 4
 
 
+class RiskCheck(enum.IntEnum):
+    """Whether the risk gate looked at a transfer (wallet.ledger.v1.RiskCheck)."""
+
+    UNSPECIFIED = 0  # the gate was off
+    NOT_REQUIRED = 1  # not out of a customer or operating account
+    ASSESSED = 2
+    FAILED_OPEN = 3  # risk unavailable or late, amount below the fail-open tier
+
+
+class RiskDecision(enum.IntEnum):
+    UNSPECIFIED = 0
+    ALLOW = 1
+    CHALLENGE = 2  # committed because the caller had a fresh step-up token
+    REVIEW = 3
+    DENY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRecord:
+    """What the risk gate recorded on a transfer."""
+
+    check: RiskCheck = RiskCheck.UNSPECIFIED
+    decision: RiskDecision = RiskDecision.UNSPECIFIED
+    score: int = 0
+    reason_codes: tuple[str, ...] = ()
+    rules_version: int = 0
+    case_id: uuid.UUID | None = None
+
+
+NO_RISK_RECORD = RiskRecord()
+
+
 class EntrySide(enum.IntEnum):
     DEBIT = 1
     CREDIT = 2
@@ -87,6 +120,9 @@ class TransferCommand:
     kind: TransferKind = TransferKind.STANDARD
     batch_id: uuid.UUID | None = None
     exchange_id: uuid.UUID | None = None
+    # Set by the risk gate: what it decided, and for REVIEW a hold (pending) that waits for the case.
+    risk: RiskRecord = NO_RISK_RECORD
+    awaiting_review: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +149,7 @@ class Transfer:
     created_at: dt.datetime
     posted_at: dt.datetime | None
     finalized_at: dt.datetime | None
+    risk: RiskRecord = NO_RISK_RECORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +335,7 @@ def apply_transfer(
 ) -> Applied:
     """Applies a new transfer (posted at once or held) or raises the decline."""
     assert debit.account_id == command.debit_account_id
+    assert command.pending or not command.awaiting_review, "a transfer awaiting review is a hold"
     assert credit.account_id == command.credit_account_id
     _check_currency(command, debit, credit)
     ensure_usable(debit)
@@ -339,7 +377,7 @@ def apply_transfer(
         currency=command.currency,
         amount_minor=command.amount_minor,
         kind=command.kind,
-        status=TransferStatus.PENDING if command.pending else TransferStatus.POSTED,
+        status=_initial_status(command),
         reference=command.reference,
         pending=command.pending,
         hold_timeout_ms=command.hold_timeout_ms,
@@ -354,8 +392,15 @@ def apply_transfer(
         created_at=now,
         posted_at=None if command.pending else now,
         finalized_at=None,
+        risk=command.risk,
     )
     return Applied(debit, credit, transfer, postings, EntryKind.PENDING if command.pending else EntryKind.POSTED)
+
+
+def _initial_status(command: TransferCommand) -> TransferStatus:
+    if command.awaiting_review:
+        return TransferStatus.AWAITING_REVIEW
+    return TransferStatus.PENDING if command.pending else TransferStatus.POSTED
 
 
 class HoldAction(enum.Enum):
@@ -371,6 +416,9 @@ class HoldTransition:
     post_amount_minor: int | None = None
     void_reason: VoidReason = VoidReason.CLIENT_VOIDED
     request_id: uuid.UUID | None = None
+    # Only the resolution of its risk case (ResolveTransferReview, naming the case) posts or voids a hold awaiting
+    # review; expiry still releases it.
+    review_case_id: uuid.UUID | None = None
 
 
 def finalize_hold(
@@ -380,6 +428,7 @@ def finalize_hold(
     wins per hold: the callers hold both accounts' row locks and re-read the transfer under them."""
     if transfer.status not in HOLD_STATUSES:
         raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
+    _check_review(transfer, transition)
     held = transfer.amount_minor
     debit, credit = _release(debit, credit, held, transfer.created_at.date())
     finished = replace(transfer, finalize_request_id=transition.request_id, finalized_at=now)
@@ -400,6 +449,18 @@ def finalize_hold(
         return Applied(debit, credit, voided, [], EntryKind.VOIDED)
     expired = replace(finished, status=TransferStatus.EXPIRED)
     return Applied(debit, credit, expired, [], EntryKind.EXPIRED)
+
+
+def _check_review(transfer: Transfer, transition: HoldTransition) -> None:
+    awaiting_review = transfer.status is TransferStatus.AWAITING_REVIEW
+    if transition.action is HoldAction.EXPIRE:
+        return
+    if awaiting_review and transition.review_case_id is None:
+        raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
+    if not awaiting_review and transition.review_case_id is not None:
+        raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
+    if awaiting_review and transition.review_case_id != transfer.risk.case_id:
+        raise ReviewCaseMismatch(str(transfer.transfer_id))
 
 
 def _release(debit: Account, credit: Account, held: int, hold_day: dt.date) -> tuple[Account, Account]:

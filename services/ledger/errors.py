@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.kit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.kit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
 
 
 class AccountNotFound(NotFound):
@@ -104,6 +104,37 @@ class AccountStateConflict(FailedPrecondition):
 
     def __init__(self, account_id: str, status: str, action: str) -> None:
         super().__init__(f"cannot {action} an account that is {status}", metadata={"account_id": account_id})
+
+
+class ReviewCaseMismatch(FailedPrecondition):
+    """ResolveTransferReview named a case other than the one holding the transfer."""
+
+    reason = "HOLD_NOT_PENDING"
+
+    def __init__(self, transfer_id: str) -> None:
+        super().__init__(
+            "the transfer is held for another risk case",
+            metadata={"transfer_id": transfer_id, "status": "AWAITING_REVIEW"},
+        )
+
+
+class RiskDenied(FailedPrecondition):
+    """Risk refused the transfer (DENY); ``risk_reason`` is the first app-safe reason code."""
+
+    reason = "RISK_DENIED"
+
+    def __init__(self, reason_codes: tuple[str, ...]) -> None:
+        super().__init__(
+            "the transfer was declined by risk checks",
+            metadata={"risk_reason": reason_codes[0] if reason_codes else "", "risk_reasons": ",".join(reason_codes)},
+        )
+
+
+class RiskUnavailable(Unavailable):
+    """Risk did not answer within the gate's deadline and the amount is at or above the fail-open tier."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("risk checks are unavailable; retry shortly", retry_after_s=retry_after_s)
 
 
 class HoldNotPending(FailedPrecondition):

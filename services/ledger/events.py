@@ -56,12 +56,14 @@ def transfer_event(transfer: Transfer, debit: Account, credit: Account, kind: En
             posted_amount=money_pb2.Money(currency=transfer.currency, amount_minor=transfer.posted_amount_minor),
             sequence=transfer.sequence,
             posted_at=_timestamp(transfer.posted_at),
+            risk_decision=int(transfer.risk.decision),  # type: ignore[arg-type]
         )
     if kind is EntryKind.PENDING:
         return ledger_events_pb2.TransferPending(
             transfer=facts,
             status=int(transfer.status),  # type: ignore[arg-type]
             hold_expires_at=_timestamp(transfer.hold_expires_at),
+            case_id=str(transfer.risk.case_id or ""),
         )
     if kind is EntryKind.VOIDED:
         return ledger_events_pb2.TransferVoided(

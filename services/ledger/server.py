@@ -17,6 +17,9 @@ from wallet.ledger.v1 import (
     ledger_accounts_pb2 as accounts_pb2,
 )
 from wallet.ledger.v1 import (
+    ledger_approvals_pb2 as approvals_pb2,
+)
+from wallet.ledger.v1 import (
     ledger_assets_pb2 as assets_pb2,
 )
 from wallet.ledger.v1 import (
@@ -216,6 +219,18 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         return transfers_pb2.CreateTransferBatchResponse(
             batch_id=request.batch_id, results=[wire.batch_result_out(r) for r in results]
         )
+
+    async def ResolveTransferReview(
+        self, request: approvals_pb2.ResolveTransferReviewRequest, context: Any
+    ) -> approvals_pb2.ResolveTransferReviewResponse:
+        transfer = await self._app.transfers.resolve_transfer_review(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            case_id=request.case_id,
+            approve=wire.review_outcome_in(request.outcome),
+            request_id=request.request_id,
+        )
+        return approvals_pb2.ResolveTransferReviewResponse(transfer=wire.transfer_out(transfer))
 
     # --- statements ---
 

@@ -48,15 +48,16 @@ from services.ledger.store_transfers import TransferFilter
 
 
 class PreCommitGate(Protocol):
-    """The hook point the risk gate plugs into: called for every new transfer before it is committed, outside any
-    database transaction (it may call another service). Raise a WalletError to refuse (DENY, STEP_UP_REQUIRED);
-    return the command, possibly changed (a later issue turns REVIEW into a hold awaiting review)."""
+    """The hook point the risk gate (``risk_gate.RiskGate``) plugs into: called for every new transfer before it is
+    committed, outside any database transaction (it may call another service). Raise a WalletError to refuse (DENY,
+    STEP_UP_REQUIRED, risk unavailable above the tier); return the command, possibly changed (the risk record; REVIEW
+    turns it into a hold awaiting review)."""
 
     async def before_commit(self, caller: Caller, command: TransferCommand) -> TransferCommand: ...
 
 
 class NoGate:
-    """No risk gate yet (issue: risk gate): every transfer proceeds unassessed."""
+    """The risk gate switched off (``RISK_GATE=off``): every transfer proceeds unassessed."""
 
     async def before_commit(self, caller: Caller, command: TransferCommand) -> TransferCommand:
         return command
@@ -233,6 +234,33 @@ class TransferService:
             )
         return _unwrap(outcomes[0])
 
+    async def resolve_transfer_review(
+        self, caller: Caller, *, transfer_id: str, case_id: str, approve: bool | None, request_id: str
+    ) -> Transfer:
+        """ResolveTransferReview: risk's resolved case posts (approve) or voids (reject) the hold it kept in
+        AWAITING_REVIEW. The case must be the one recorded on the transfer; the request id makes it idempotent."""
+        violations: list[FieldViolation] = []
+        parsed = parse_uuid(transfer_id, "transfer_id", violations)
+        case = parse_uuid(case_id, "case_id", violations)
+        request = parse_uuid(request_id, "request_id", violations)
+        if approve is None:
+            violations.append(FieldViolation("outcome", "must be APPROVE or REJECT"))
+        if violations:
+            raise invalid(violations)
+        assert parsed is not None
+        assert request is not None
+        transition = HoldTransition(
+            action=HoldAction.POST if approve else HoldAction.VOID,
+            void_reason=VoidReason.REVIEW_REJECTED,
+            request_id=request,
+            review_case_id=case,
+        )
+        async with transaction(self._pool) as connection:
+            outcomes = await commit_hold_transitions(
+                connection, self._store, [HoldItem(caller, parsed, transition)], self._clock
+            )
+        return _unwrap(outcomes[0])
+
     async def expire_due_holds(self, now: dt.datetime) -> int:
         """One sweep: expires up to EXPIRY_SWEEP_BATCH_MAX holds whose time has come. A hold posted or voided
         concurrently is skipped (HOLD_NOT_PENDING under the lock), so each hold is finalized exactly once."""
@@ -286,6 +314,9 @@ class TransferService:
         self, caller: Caller, batch: uuid.UUID, commands: list[TransferCommand], atomic: bool
     ) -> list[BatchResult]:
         fingerprint = _batch_fingerprint(commands, atomic)
+        # Every item is assessed at once, before the transaction (no row lock waits for risk); a refused item is
+        # that item's failure, not the batch's. A replayed batch returns its stored results whatever risk says now.
+        checked = await asyncio.gather(*(_gated(self._gate, caller, c) for c in commands))
         async with transaction(self._pool) as connection:
             stored = await self._store.find_batch(connection, caller.organization_id, batch)
             if stored is not None:
@@ -293,11 +324,17 @@ class TransferService:
             for currency in sorted({c.currency for c in commands}):
                 if await self._store.currency(connection, caller.organization_id, currency) is None:
                     raise UnknownCurrency("transfers.amount.currency")
-            gated = [await self._gate.before_commit(caller, c) for c in commands]
+            passed = [(i, c) for i, c in enumerate(checked) if isinstance(c, TransferCommand)]
             outcomes = await commit_transfers(
-                connection, self._store, [TransferItem(caller, c) for c in gated], self._clock
+                connection, self._store, [TransferItem(caller, c) for _, c in passed], self._clock
             )
-            results = [BatchResult(i, o.transfer, o.error) for i, o in enumerate(outcomes)]
+            committed = {i: o for (i, _), o in zip(passed, outcomes, strict=True)}
+            results = [
+                BatchResult(i, committed[i].transfer, committed[i].error)
+                if i in committed
+                else BatchResult(i, None, _refused(checked[i]))
+                for i in range(len(checked))
+            ]
             if atomic:
                 for result in results:
                     if result.error is not None:
@@ -332,6 +369,18 @@ class TransferService:
                     )
                 )
         return results
+
+
+async def _gated(gate: PreCommitGate, caller: Caller, command: TransferCommand) -> TransferCommand | WalletError:
+    try:
+        return await gate.before_commit(caller, command)
+    except WalletError as err:
+        return err
+
+
+def _refused(checked: TransferCommand | WalletError) -> WalletError:
+    assert isinstance(checked, WalletError)
+    return checked
 
 
 class _StoredError(WalletError):

@@ -12,8 +12,12 @@ from typing import Any
 import asyncpg
 
 from services.ledger.domain_transfers import (
+    NO_RISK_RECORD,
     EntrySide,
     Posting,
+    RiskCheck,
+    RiskDecision,
+    RiskRecord,
     Transfer,
     TransferKind,
     TransferStatus,
@@ -24,7 +28,8 @@ TransferKey = tuple[uuid.UUID, uuid.UUID]
 
 _TRANSFER_COLUMNS = """organization_id, transfer_id, debit_account_id, credit_account_id, currency, amount_minor,
     kind, status, reference, pending, hold_timeout_ms, posted_amount_minor, hold_expires_at, void_reason, batch_id,
-    exchange_id, created_by_principal_id, finalize_request_id, sequence, created_at, posted_at, finalized_at"""
+    exchange_id, created_by_principal_id, finalize_request_id, sequence, created_at, posted_at, finalized_at,
+    risk_check, risk_decision, risk_score, risk_reason_codes, risk_rules_version, risk_case_id"""
 
 
 def transfer_from_row(row: Mapping[str, Any]) -> Transfer:
@@ -51,6 +56,21 @@ def transfer_from_row(row: Mapping[str, Any]) -> Transfer:
         created_at=row["created_at"],
         posted_at=row["posted_at"],
         finalized_at=row["finalized_at"],
+        risk=_risk_from_row(row),
+    )
+
+
+def _risk_from_row(row: Mapping[str, Any]) -> RiskRecord:
+    if row["risk_check"] == 0:
+        return NO_RISK_RECORD
+    codes = row["risk_reason_codes"]
+    return RiskRecord(
+        check=RiskCheck(row["risk_check"]),
+        decision=RiskDecision(row["risk_decision"]),
+        score=row["risk_score"],
+        reason_codes=tuple(codes.split(" ")) if codes else (),
+        rules_version=row["risk_rules_version"],
+        case_id=row["risk_case_id"],
     )
 
 
@@ -172,7 +192,8 @@ class TransferStore:
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
                     $7::smallint[], $8::smallint[], $9::text[], $10::boolean[], $11::bigint[], $12::bigint[],
                     $13::timestamptz[], $14::smallint[], $15::uuid[], $16::uuid[], $17::text[], $18::uuid[],
-                    $19::bigint[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[])""",  # noqa: S608 -- only constant SQL fragments are interpolated  # noqa: S608 -- only constant SQL fragments are interpolated
+                    $19::bigint[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::smallint[],
+                    $24::smallint[], $25::smallint[], $26::text[], $27::bigint[], $28::uuid[])""",  # noqa: S608 -- only constant SQL fragments are interpolated
             [x.organization_id for x in t],
             [x.transfer_id for x in t],
             [x.debit_account_id for x in t],
@@ -195,6 +216,12 @@ class TransferStore:
             [x.created_at for x in t],
             [x.posted_at for x in t],
             [x.finalized_at for x in t],
+            [int(x.risk.check) for x in t],
+            [int(x.risk.decision) for x in t],
+            [x.risk.score for x in t],
+            [" ".join(x.risk.reason_codes) for x in t],
+            [x.risk.rules_version for x in t],
+            [x.risk.case_id for x in t],
         )
 
     async def save_finalized(self, connection: asyncpg.Connection, transfers: Sequence[Transfer]) -> None:
@@ -248,7 +275,7 @@ class TransferStore:
     async def due_holds(self, connection: asyncpg.Connection, now: dt.datetime, limit: int) -> list[TransferKey]:
         rows = await connection.fetch(
             """SELECT organization_id, transfer_id FROM transfers
-               WHERE status = 1 AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2""",
+               WHERE status IN (1, 6) AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2""",
             now,
             limit,
         )

@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 from services.kit.errors import WalletError
 from services.ledger.currencies import Currency
 from services.ledger.domain_accounts import Account, Balances, Money
-from services.ledger.domain_transfers import Transfer
+from services.ledger.domain_transfers import RiskCheck, Transfer
 from services.ledger.service_fx import ExchangeResult
 from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
 from services.ledger.service_statements import Statement
@@ -21,6 +21,7 @@ from services.ledger.store_transfers import BalanceAt
 from wallet.common.v1 import errors_pb2, money_pb2
 from wallet.ledger.v1 import (
     ledger_accounts_pb2,
+    ledger_approvals_pb2,
     ledger_assets_pb2,
     ledger_fx_pb2,
     ledger_integrity_pb2,
@@ -127,12 +128,35 @@ def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
         void_reason=int(transfer.void_reason),  # type: ignore[arg-type]
         exchange_id=str(transfer.exchange_id or ""),
         batch_id=str(transfer.batch_id or ""),
-        risk=ledger_transfers_pb2.TransferRisk(check=ledger_transfers_pb2.RISK_CHECK_NOT_REQUIRED),
+        risk=risk_out(transfer),
         created_by_principal_id=transfer.created_by_principal_id,
         sequence=transfer.sequence,
         created_at=timestamp_out(transfer.created_at),
         posted_at=timestamp_out(transfer.posted_at),
         finalized_at=timestamp_out(transfer.finalized_at),
+    )
+
+
+def review_outcome_in(outcome: int) -> bool | None:
+    """ReviewOutcome → approve (True) / reject (False); None for an unset or unknown value."""
+    if outcome == ledger_approvals_pb2.REVIEW_OUTCOME_APPROVE:
+        return True
+    if outcome == ledger_approvals_pb2.REVIEW_OUTCOME_REJECT:
+        return False
+    return None
+
+
+def risk_out(transfer: Transfer) -> ledger_transfers_pb2.TransferRisk:
+    risk = transfer.risk
+    return ledger_transfers_pb2.TransferRisk(
+        check=int(risk.check),  # type: ignore[arg-type]
+        decision=int(risk.decision),  # type: ignore[arg-type]
+        score=risk.score,
+        reason_codes=risk.reason_codes,
+        # Risk's assessment id is the transfer id (the gate passes it as the idempotency key).
+        assessment_id=str(transfer.transfer_id) if risk.check is RiskCheck.ASSESSED else "",
+        case_id=str(risk.case_id or ""),
+        rules_version=risk.rules_version,
     )
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from services.kit.config import ConfigError, Env
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
+from services.kit.service_tokens import ClientCredentialsTokens, service_client
 from services.kit.token_cache import build_cached_verifier
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig, load_risk_config
-from services.risk.ledger_client import ClientCredentialsTokenSource, GrpcLedgerReviews
+from services.risk.ledger_client import LEDGER_REVIEW_SCOPE, GrpcLedgerReviews
 from services.risk.server import registrations_for
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,11 +28,12 @@ class RiskProcess:
         self._app: RiskApp | None = None
 
     def build(self, runtime: Runtime) -> Sequence[Registration]:
-        tokens = ClientCredentialsTokenSource(
-            runtime.config.auth_addr,
-            self._env.optional_string("RISK_CLIENT_ID") or "",
-            self._env.secret("RISK_CLIENT_SECRET", required=False) or "",
+        client = service_client(
+            self._env.optional_string("RISK_CLIENT_ID"),
+            self._env.secret("RISK_CLIENT_SECRET", required=False),
+            [LEDGER_REVIEW_SCOPE],
         )
+        tokens = ClientCredentialsTokens(runtime.config.auth_addr, client)
         self._app = RiskApp(runtime, self._config, GrpcLedgerReviews(self._config.ledger_addr, tokens))
         return registrations_for(self._app)(runtime)
 

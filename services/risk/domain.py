@@ -118,14 +118,31 @@ class AssessmentContext:
         return self.counterparty_id or self.credit_account_id
 
     def digest(self) -> str:
-        """Identifies the content, so a reused assessment id with a different payment is detected."""
+        """Identifies the payment, so a reused assessment id with a different payment is detected. Only what is
+        paid, by whom to whom: how the caller authenticated and from where (channel, device, IP, principal, amr,
+        acr, auth_time) are left out, because the ledger retries a CHALLENGEd transfer with the same id after the
+        customer stepped up — the same payment, a stronger token — and must get the stored decision back."""
         # Field by field rather than dataclasses.asdict (a deep copy): this runs on every Assess.
-        values = [getattr(self, name) for name in CONTEXT_FIELDS]
+        values = [getattr(self, name) for name in PAYMENT_FIELDS]
         canonical = json.dumps(values, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 CONTEXT_FIELDS = tuple(item.name for item in fields(AssessmentContext))
+PAYMENT_FIELDS = (
+    "debit_account_id",
+    "credit_account_id",
+    "amount_minor",
+    "currency",
+    "transfer_id",
+    "debit_customer_id",
+    "credit_customer_id",
+    "debit_account_kind",
+    "credit_account_kind",
+    "transfer_kind",
+    "counterparty_id",
+)
+assert set(PAYMENT_FIELDS) <= set(CONTEXT_FIELDS)
 
 
 def validate_context(assessment_id: str, context: AssessmentContext) -> uuid.UUID:

@@ -15,9 +15,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -29,6 +31,9 @@ from devstack import processes
 from devstack.ports import is_port_free
 from devstack.report import READY_LINE_PREFIX, STATE_FILE
 from devstack.topology import SERVICE_NAMES, Ports, ports_for
+from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc
+from wallet.common.v1 import money_pb2
+from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +72,8 @@ def _runner_env(run_dir: Path, port_offset: int) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
     env["WALLET_RUN_DIR"] = str(run_dir)
     env["WALLET_PORT_OFFSET"] = str(port_offset)
+    # These tests check the wiring, not speed: a cold risk on a busy machine may miss the 50 ms default deadline.
+    env["RISK_GATE_DEADLINE_MS"] = "5000"
     return env
 
 
@@ -157,6 +164,61 @@ def test_gateway_healthz_is_ok(suite: RunningSuite) -> None:
     with httpx.Client(timeout=RPC_TIMEOUT_S, trust_env=False) as client:
         response = client.get(f"{suite.ports.gateway_url()}/healthz")
     assert response.status_code == 200
+
+
+def _open_account(ledger: ledger_service_pb2_grpc.LedgerServiceStub, auth: Any, kind: int) -> str:
+    account_id = str(uuid.uuid4())
+    ledger.OpenAccount(
+        ledger_accounts_pb2.OpenAccountRequest(account_id=account_id, kind=kind, currency="EUR"),  # type: ignore[arg-type]
+        metadata=auth,
+        timeout=RPC_TIMEOUT_S,
+    )
+    return account_id
+
+
+def _transfer(
+    ledger: ledger_service_pb2_grpc.LedgerServiceStub, auth: Any, debit: str, credit: str, amount_minor: int
+) -> ledger_transfers_pb2.Transfer:
+    response = ledger.CreateTransfer(
+        ledger_transfers_pb2.CreateTransferRequest(
+            transfer_id=str(uuid.uuid4()),
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=money_pb2.Money(currency="EUR", amount_minor=amount_minor),
+        ),
+        metadata=auth,
+        timeout=RPC_TIMEOUT_S,
+    )
+    transfer: ledger_transfers_pb2.Transfer = response.transfer
+    return transfer
+
+
+def test_the_ledger_asks_risk_before_money_leaves_an_operating_account(suite: RunningSuite) -> None:
+    # make run created the ledger's platform client; the ledger obtains a tenant token from auth and assesses.
+    slug = f"e2e-{uuid.uuid4().hex[:10]}"
+    with grpc.insecure_channel(suite.ports.grpc_address("auth")) as channel:
+        signed_up = auth_service_pb2_grpc.AuthServiceStub(channel).SignUpOrganization(
+            auth_organizations_pb2.SignUpOrganizationRequest(
+                organization_id=str(uuid.uuid4()),
+                slug=slug,
+                display_name="E2E Org",
+                owner_email=f"owner@{slug}.example",
+                owner_display_name="Olive Owner",
+                owner_password="correct horse battery staple 42",
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
+    auth = (("authorization", f"Bearer {signed_up.tokens.access_token}"),)
+    with grpc.insecure_channel(suite.ports.grpc_address("ledger")) as channel:
+        ledger = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+        suspense = _open_account(ledger, auth, ledger_accounts_pb2.ACCOUNT_KIND_SUSPENSE)
+        operating = _open_account(ledger, auth, ledger_accounts_pb2.ACCOUNT_KIND_OPERATING)
+        other = _open_account(ledger, auth, ledger_accounts_pb2.ACCOUNT_KIND_OPERATING)
+        funding = _transfer(ledger, auth, suspense, operating, 10_000)
+        assert funding.risk.check == ledger_transfers_pb2.RISK_CHECK_NOT_REQUIRED
+        paid = _transfer(ledger, auth, operating, other, 1_000)
+    assert paid.risk.check == ledger_transfers_pb2.RISK_CHECK_ASSESSED
+    assert paid.risk.decision == ledger_transfers_pb2.RISK_DECISION_ALLOW
 
 
 def test_second_run_on_the_same_run_dir_is_refused(suite: RunningSuite) -> None:

@@ -59,6 +59,14 @@ def test_digest_changes_with_content() -> None:
     assert AssessmentContext(A, B, 1, "EUR").digest() != AssessmentContext(A, B, 2, "EUR").digest()
 
 
+def test_digest_ignores_how_the_caller_authenticated() -> None:
+    # The ledger retries a CHALLENGEd transfer with the same id and a step-up token: the same payment.
+    weak = AssessmentContext(A, B, 1, "EUR", acr="pwd", amr=("pwd",), auth_time_s=1, device_id="d1")
+    strong = AssessmentContext(A, B, 1, "EUR", acr="mfa", amr=("pwd", "otp"), auth_time_s=99, device_id="d2")
+    assert weak.digest() == strong.digest()
+    assert weak.digest() != AssessmentContext(A, B, 1, "EUR", counterparty_id="x").digest()
+
+
 def _entry(kind: ListKind, entry_type: ListEntryType, value: str, expires_at_s: float | None = None) -> ListEntry:
     return ListEntry(str(uuid.uuid4()), kind, entry_type, value, "why", expires_at_s)
 

@@ -1,0 +1,82 @@
+"""The suite's platform service accounts for `make run`: the ledger assesses transfers with risk (its risk gate), risk
+resolves held transfers in the ledger (ResolveTransferReview).
+
+After the migrations, each client is created — or, on a later run, its secret rotated — with auth's own
+``python -m services.auth bootstrap-platform-client`` against auth's database. The printed secret is captured here
+(never written to a log), stored under ``<run dir>/secrets/`` (mode 0600) and handed to the service as
+``<SVC>_CLIENT_SECRET_FILE`` with ``<SVC>_CLIENT_ID``, as a Kubernetes Secret would be. A client id or secret the
+developer already set wins.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from devstack.errors import DevstackError
+
+# Service → the platform-only scopes its client holds.
+PLATFORM_CLIENTS: Mapping[str, tuple[str, ...]] = {
+    "ledger": ("risk.assessments.assess",),
+    "risk": ("ledger.reviews.approve",),
+}
+BOOTSTRAP_TIMEOUT_S = 60
+
+
+def bootstrap_argv(name: str) -> list[str]:
+    scopes = [part for scope in PLATFORM_CLIENTS[name] for part in ("--scope", scope)]
+    return [sys.executable, "-m", "services.auth", "bootstrap-platform-client", "--name", name, *scopes]
+
+
+def parse_bootstrap_output(stdout: str) -> tuple[str, str]:
+    """(client id, client secret) from the command's ``client_id=`` / ``client_secret=`` lines."""
+    values: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key in ("client_id", "client_secret") and value:
+            values[key] = value.strip()
+    if set(values) != {"client_id", "client_secret"}:
+        raise DevstackError("auth's bootstrap-platform-client printed no client id and secret")
+    return values["client_id"], values["client_secret"]
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value + "\n")
+    os.replace(temporary, path)  # a service reading it never sees half a secret
+
+
+def ensure_platform_clients(
+    *, auth_env: Mapping[str, str], base: Mapping[str, str], run_dir: Path, repo_dir: Path
+) -> dict[str, dict[str, str]]:
+    """Per service, the environment entries that give it its platform client."""
+    env_by_service: dict[str, dict[str, str]] = {}
+    for name in PLATFORM_CLIENTS:
+        prefix = name.upper()
+        if f"{prefix}_CLIENT_ID" in base:
+            continue  # the developer's own client
+        result = subprocess.run(
+            bootstrap_argv(name),
+            env=dict(auth_env),
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            timeout=BOOTSTRAP_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DevstackError(
+                f"creating the {name} platform client failed (exit {result.returncode}); see the lines below",
+                details=tuple(result.stderr.strip().splitlines()[-10:]),
+            )
+        client_id, secret = parse_bootstrap_output(result.stdout)
+        path = run_dir / "secrets" / f"{name}_client_secret"
+        _write_secret(path, secret)
+        env_by_service[name] = {f"{prefix}_CLIENT_ID": client_id, f"{prefix}_CLIENT_SECRET_FILE": str(path)}
+    return env_by_service
