@@ -3,6 +3,6 @@ sections it requires."""
 
 from __future__ import annotations
 
-from bench.sections import auth, baseline, contacts, gateway, ledger, risk
+from bench.sections import auth, baseline, contacts, gateway, ledger, ledger_gate, risk
 
-__all__ = ["auth", "baseline", "contacts", "gateway", "ledger", "risk"]
+__all__ = ["auth", "baseline", "contacts", "gateway", "ledger", "ledger_gate", "risk"]

@@ -116,11 +116,14 @@ def serve() -> int:
                 fresh(item)
             return await super().CreateTransferBatch(request, context)
 
+    from bench.sections.ledger_gate import bench_risk_gate
+
     holder: dict[str, LedgerApp] = {}
 
     def app(runtime: Runtime) -> LedgerApp:
         if "app" not in holder:
-            holder["app"] = LedgerApp(runtime)
+            # The gate is off unless the ledger_gate section asks for it (BENCH_RISK_ADDR).
+            holder["app"] = LedgerApp(runtime, risk_gate=bench_risk_gate())
         return holder["app"]
 
     def build(runtime: Runtime) -> list[Registration]:
