@@ -2,9 +2,12 @@
 ... --jwks-file ... --port-file ...``.
 
 It is the real service (same RiskApp, servicer, interceptors, caching token verifier, recorder and event consumer)
-with two differences
-from ``python -m services.risk``: tokens are verified against the JWKS file the bench wrote (there is no auth
-service in the bench), and it listens on a free port that it writes to ``--port-file``. Stops on SIGTERM.
+with three differences from ``python -m services.risk``: tokens are verified against the JWKS file the bench wrote
+(there is no auth service in the bench), it listens on a free port that it writes to ``--port-file``, and — because
+h2load repeats one request body — an Assess whose ``assessment_id`` is the all-zero SENTINEL gets a fresh UUIDv7
+(and a debit account of the ``--fresh-accounts`` pool, with its usual payee, when the debit account is the
+SENTINEL too) before the service sees it, so every such call is a new evaluation, not an idempotent replay (as the
+ledger bench does for transfer ids). Stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import signal
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import uvloop
 
 from services.kit.config import load_service_config
 from services.kit.grpc_server import Registration, Runtime, WalletServer
+from services.kit.ids import uuid7
 from services.kit.migrations import apply_migrations
 from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER
 from services.kit.token_cache import CachedTokenVerifier
@@ -28,9 +35,34 @@ from services.kit.tokens import StaticJwksSource
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig
 from services.risk.ledger_client import GrpcLedgerReviews
-from services.risk.server import registrations_for
+from services.risk.server import SERVICE_NAME, RiskServer
+from wallet.risk.v1 import risk_assessments_pb2, risk_service_pb2_grpc
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "risk" / "migrations"
+SENTINEL = "00000000-0000-0000-0000-000000000000"
+_POOL_NAMESPACE = uuid.UUID("0d7f3b8e-5c1a-4f55-8d0e-3a2b9c6e1f40")
+
+
+def fresh_pairs(count: int) -> list[tuple[str, str]]:
+    """The bench's accounts and their usual payees (account i pays account i+1), the same in the bench and here."""
+    accounts = [str(uuid.uuid5(_POOL_NAMESPACE, f"account-{index}")) for index in range(count)]
+    return [(accounts[index], accounts[(index + 1) % count]) for index in range(count)]
+
+
+def _fresh_servicer(app: RiskApp, pairs: list[tuple[str, str]]) -> RiskServer:
+    class FreshAssessServer(RiskServer):
+        async def Assess(
+            self, request: risk_assessments_pb2.AssessRequest, context: Any
+        ) -> risk_assessments_pb2.AssessResponse:
+            if request.assessment_id == SENTINEL:
+                request.assessment_id = str(uuid7())
+                request.context.transfer_id = request.assessment_id
+                if request.context.debit_account_id == SENTINEL and pairs:
+                    debit, credit = random.choice(pairs)
+                    request.context.debit_account_id, request.context.credit_account_id = debit, credit
+            return await super().Assess(request, context)
+
+    return FreshAssessServer(app)  # type: ignore[abstract]
 
 
 class _NoLedgerTokens:
@@ -41,7 +73,12 @@ class _NoLedgerTokens:
 
 
 async def _serve(
-    database_url: str, redis_url: str, keys: list[dict[str, str]], port_file: Path, events_stream: str
+    database_url: str,
+    redis_url: str,
+    keys: list[dict[str, str]],
+    port_file: Path,
+    events_stream: str,
+    fresh_accounts: int,
 ) -> None:
     connection = await asyncpg.connect(database_url)
     try:
@@ -57,7 +94,10 @@ async def _serve(
     runtime = Runtime(config=config, verifier=verifier)
     risk_config = RiskConfig(ledger_events_stream=events_stream)
     app = RiskApp(runtime, risk_config, GrpcLedgerReviews("127.0.0.1:1", _NoLedgerTokens()))
-    registrations: Sequence[Registration] = registrations_for(app)(runtime)
+    servicer = _fresh_servicer(app, fresh_pairs(fresh_accounts) if fresh_accounts else [])
+    registrations: Sequence[Registration] = [
+        Registration(SERVICE_NAME, risk_service_pb2_grpc.add_RiskServiceServicer_to_server, servicer)
+    ]
     server = WalletServer(runtime, registrations)
     await server.start()
     for job in app.background_jobs():
@@ -79,9 +119,12 @@ def main() -> None:
     parser.add_argument("--port-file", type=Path, required=True)
     # Its own stream, so seeded events never reach a real suite's consumers on the same Redis.
     parser.add_argument("--events-stream", required=True)
+    parser.add_argument("--fresh-accounts", type=int, default=0, help="size of the SENTINEL debit account pool")
     args = parser.parse_args()
     keys = json.loads(args.jwks_file.read_text(encoding="utf-8"))
-    uvloop.run(_serve(args.database_url, args.redis_url, keys, args.port_file, args.events_stream))
+    uvloop.run(
+        _serve(args.database_url, args.redis_url, keys, args.port_file, args.events_stream, args.fresh_accounts)
+    )
 
 
 if __name__ == "__main__":
