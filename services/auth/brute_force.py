@@ -1,6 +1,7 @@
-"""Brute-force protection: failure counters per account and per source, in Redis under ``auth:bf:``, with the
-counters in Postgres as the fallback while Redis is unreachable (protection is never lifted silently: a warning is
-logged, a metric counts it, and if Postgres fails too the sign-in fails).
+"""Brute-force protection: failure counters per account and per source, in Redis under ``auth:bf:`` and copied
+to Postgres on every write, so the fallback while Redis is unreachable starts from the counts Redis had (protection
+is never lifted: reads take the stricter of both copies, a Redis failure logs a warning and counts in a metric, and
+if Postgres fails too the sign-in fails).
 
 Counter keys are keyed HMACs of ``organization id + login`` and of the source address, so Redis never holds an
 email or an IP in clear. Expiry is decided against the injected clock (``locked_until`` is stored); Redis TTLs only
@@ -75,48 +76,64 @@ class LoginGuard:
 
     # --- reads ------------------------------------------------------------------------------------------------
 
-    async def _read(self, key: bytes) -> FailureCounter:
+    async def _read_redis(self, keys: Sequence[bytes]) -> list[FailureCounter] | None:
+        """Each key's counter in Redis (one pipelined round trip), or None while Redis is unreachable."""
         try:
-            values = await self._redis().hmget(self._redis_key(key), ["f", "n", "l"])
+            async with self._redis().pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(self._redis_key(key), ["f", "n", "l"])
+                rows = await pipe.execute()
         except REDIS_ERRORS:
             self._warn("read")
-            async with self._store.transaction() as tx:
-                return await tx.get_failure_counter(key, self._clock())
-        failures, next_allowed, locked = values
-        return FailureCounter(
-            int(failures or 0),
-            float(next_allowed) if next_allowed else None,
-            float(locked) if locked else None,
-        )
+            return None
+        return [
+            FailureCounter(
+                int(failures or 0),
+                float(next_allowed) if next_allowed else None,
+                float(locked) if locked else None,
+            )
+            for failures, next_allowed, locked in rows
+        ]
+
+    async def _read(self, keys: Sequence[bytes]) -> list[FailureCounter]:
+        """The stricter of the Redis counter and its Postgres copy, per key.
+
+        Every write goes to both (see ``_write``), so Postgres holds the counts Redis had before an outage, and
+        Redis misses only what happened while it was down: taking the stricter never lifts a delay or a lock that
+        either side knows of — neither when Redis goes away nor when it comes back with older counts.
+        """
+        from_redis = await self._read_redis(keys)
+        async with self._store.transaction() as tx:
+            from_postgres = await tx.get_failure_counters(keys, self._clock())
+        if from_redis is None:
+            return [from_postgres.get(key, FailureCounter()) for key in keys]
+        return [
+            domain.stricter_counter(counter, from_postgres.get(key, FailureCounter()))
+            for key, counter in zip(keys, from_redis, strict=True)
+        ]
 
     async def check(self, keys: CounterKeys) -> None:
         """Raises AccountLocked while the account or the source must wait."""
         now_s = self._clock()
-        waits = [
-            domain.refusal_s(await self._read(keys.account), now_s),
-            domain.refusal_s(await self._read(keys.source), now_s),
-        ]
+        account, source = await self._read([keys.account, keys.source])
+        waits = [domain.refusal_s(account, now_s), domain.refusal_s(source, now_s)]
         longest = max((wait for wait in waits if wait is not None), default=None)
         if longest is not None:
             raise domain.AccountLocked(longest)
 
     async def locked_until(self, keys: Sequence[bytes]) -> list[float | None]:
-        """Lock expiry of each account key (None when not locked): one pipelined Redis round trip for a page."""
+        """Lock expiry of each account key (None when not locked): one Redis round trip and one query for a page."""
         now_s = self._clock()
-        try:
-            async with self._redis().pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hget(self._redis_key(key), "l")
-                values = await pipe.execute()
-            locks = [float(value) if value else None for value in values]
-        except REDIS_ERRORS:
-            self._warn("read")
-            locks = [(await self._read(key)).locked_until for key in keys]
-        return [until if until is not None and until > now_s else None for until in locks]
+        counters = await self._read(keys) if keys else []
+        return [
+            counter.locked_until if counter.locked_until is not None and counter.locked_until > now_s else None
+            for counter in counters
+        ]
 
     # --- writes -----------------------------------------------------------------------------------------------
 
     async def _write(self, key: bytes, counter: FailureCounter, thresholds: Thresholds) -> None:
+        """Redis and its Postgres copy, always both: the copy must be current the moment Redis goes away."""
         now_s = self._clock()
         expires_at_s = max(counter.locked_until or 0.0, now_s + thresholds.window_s) + TTL_MARGIN_S
         fields: dict[
@@ -134,12 +151,12 @@ class LoginGuard:
                 await pipe.execute()
         except REDIS_ERRORS:
             self._warn("write")
-            async with self._store.transaction() as tx:
-                await tx.put_failure_counter(key, counter, expires_at_s)
+        async with self._store.transaction() as tx:
+            await tx.put_failure_counter(key, counter, expires_at_s)
 
     async def _fail(self, key: bytes, thresholds: Thresholds) -> tuple[FailureCounter, bool]:
         now_s = self._clock()
-        before = await self._read(key)
+        (before,) = await self._read([key])
         after = domain.after_failure(before, now_s, thresholds)
         await self._write(key, after, thresholds)
         return after, domain.just_locked(before, after, now_s)

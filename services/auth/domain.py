@@ -26,6 +26,7 @@ from services.auth.domain_tokens import (
     just_locked,
     refresh_outcome,
     refusal_s,
+    stricter_counter,
 )
 from services.kit.errors import (
     Aborted,
@@ -342,4 +343,5 @@ __all__ = [
     "just_locked",
     "refresh_outcome",
     "refusal_s",
+    "stricter_counter",
 ]

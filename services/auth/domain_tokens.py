@@ -50,6 +50,24 @@ def after_failure(counter: FailureCounter, now_s: float, thresholds: Thresholds)
     return FailureCounter(failures, None, None)
 
 
+def stricter_counter(first: FailureCounter, second: FailureCounter) -> FailureCounter:
+    """Two copies of one counter merged so that neither's delay or lock is lifted: the larger count, the later
+    instants."""
+    return FailureCounter(
+        max(first.failures, second.failures),
+        _later(first.next_allowed_at, second.next_allowed_at),
+        _later(first.locked_until, second.locked_until),
+    )
+
+
+def _later(first: float | None, second: float | None) -> float | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return max(first, second)
+
+
 def just_locked(before: FailureCounter, after: FailureCounter, now_s: float) -> bool:
     was_locked = before.locked_until is not None and before.locked_until > now_s
     return not was_locked and after.locked_until is not None

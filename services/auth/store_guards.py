@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -39,18 +40,18 @@ class GuardQueries:
         assert row is not None
         return row[0], row[1], row[2]
 
-    # --- brute-force counters (fallback while Redis is down) --------------------------------------------------
+    # --- brute-force counters (the copy of Redis's, read as the fallback) -------------------------------------------------
 
-    async def get_failure_counter(self, counter_key: bytes, now_s: float) -> FailureCounter:
-        row = await self._connection.fetchrow(
-            "SELECT failures, next_allowed_at, locked_until FROM login_failure_counters "
-            "WHERE counter_key = $1 AND expires_at > $2",
-            counter_key,
+    async def get_failure_counters(self, counter_keys: Sequence[bytes], now_s: float) -> dict[bytes, FailureCounter]:
+        rows = await self._connection.fetch(
+            "SELECT counter_key, failures, next_allowed_at, locked_until FROM login_failure_counters "
+            "WHERE counter_key = ANY($1::bytea[]) AND expires_at > $2",
+            list(counter_keys),
             ts(now_s),
         )
-        if row is None:
-            return FailureCounter()
-        return FailureCounter(row[0], seconds_or_none(row[1]), seconds_or_none(row[2]))
+        return {
+            bytes(row[0]): FailureCounter(row[1], seconds_or_none(row[2]), seconds_or_none(row[3])) for row in rows
+        }
 
     async def put_failure_counter(self, counter_key: bytes, counter: FailureCounter, expires_at_s: float) -> None:
         await self._connection.execute(

@@ -223,6 +223,7 @@ def token_claims(value: TokenPrincipal, audience: str) -> auth_identity_pb2.Toke
         amr=list(value.amr),
         acr=value.acr,
         auth_time=timestamp(value.auth_time),
+        issued_at=timestamp(value.issued_at),
         expires_at=timestamp(value.expires_at),
         token_id=value.token_id,
         session_id=value.session_id or "",

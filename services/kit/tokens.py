@@ -41,6 +41,8 @@ _COMPACT_JWS = re.compile(r"^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*
 TOKEN_LENGTH_MAX = 8_192
 ED25519_SIGNATURE_BYTES = 64
 ED25519_PUBLIC_KEY_BYTES = 32
+# Distinct token headers remembered (one per signing key in practice: a few during a rotation).
+VERIFIED_HEADERS_MAX = 32
 
 PRINCIPAL_KIND_MEMBER = "member"
 PRINCIPAL_KIND_CUSTOMER = "customer"
@@ -65,6 +67,8 @@ class Principal:
     device_id: str | None = None
     # `sid`: the session (refresh-token family) the token belongs to; absent on service tokens.
     session_id: str | None = None
+    # `iat`: when the token was issued (0 only for principals built by hand in tests).
+    issued_at: int = 0
 
     def has_fresh_step_up(self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S) -> bool:
         return self.acr == "mfa" and 0 <= now_s - self.auth_time <= max_age_s
@@ -137,6 +141,7 @@ class TokenVerifier:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._fetched_at = float("-inf")
         self._refresh_lock = asyncio.Lock()
+        self._verified_header_kids: dict[str, str] = {}
 
     async def refresh(self) -> None:
         async with self._refresh_lock:
@@ -154,7 +159,14 @@ class TokenVerifier:
         self._keys = keys
         self._fetched_at = time.monotonic()
 
-    async def _key_for(self, kid: str) -> Ed25519PublicKey:
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def keys_stale(self) -> bool:
+        """Whether the cached JWKS is older than its TTL (the next verification re-fetches it)."""
+        return time.monotonic() - self._fetched_at > self._cache_ttl_s
+
+    async def key_for(self, kid: str) -> Ed25519PublicKey:
         now = time.monotonic()
         stale = now - self._fetched_at > self._cache_ttl_s
         key = self._keys.get(kid)
@@ -176,17 +188,29 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
-        header = _json_object(_split(token)[0], "header")
+        parts = _split(token)
+        key = await self.key_for(self._key_id_of(parts[0]))
+        return self._verify_parts(parts, key)
+
+    def verify_with_key(self, token: str, key: Ed25519PublicKey) -> Principal:
+        return self._verify_parts(_split(token), key)
+
+    def _key_id_of(self, header_part: str) -> str:
+        # Every token signed by one key carries the same header bytes, so its parse is remembered (only for headers
+        # of tokens that verified, so forged headers cannot grow the table).
+        kid = self._verified_header_kids.get(header_part)
+        if kid is not None:
+            return kid
+        header = _json_object(header_part, "header")
         if header.get("alg") != ALGORITHM:
             raise _unauthenticated("access token algorithm not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str) or kid == "":
             raise _unauthenticated("access token has no key id")
-        key = await self._key_for(kid)
-        return self.verify_with_key(token, key)
+        return kid
 
-    def verify_with_key(self, token: str, key: Ed25519PublicKey) -> Principal:
-        header_part, claims_part, signature_part = _split(token)
+    def _verify_parts(self, parts: tuple[str, str, str], key: Ed25519PublicKey) -> Principal:
+        header_part, claims_part, signature_part = parts
         try:
             signature = _b64url_decode(signature_part)
         except (binascii.Error, ValueError):
@@ -199,7 +223,19 @@ class TokenVerifier:
             raise _unauthenticated("access token signature invalid") from None
         claims = _json_object(claims_part, "claims")
         self._check_claims(claims, time.time())
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if header_part not in self._verified_header_kids:
+            self._remember_header(header_part)
+        return principal
+
+    def _remember_header(self, header_part: str) -> None:
+        header = _json_object(header_part, "header")
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or kid == "":
+            return  # verify_with_key was given a key directly; such a header is never looked up by verify
+        if len(self._verified_header_kids) >= VERIFIED_HEADERS_MAX:
+            self._verified_header_kids.clear()
+        self._verified_header_kids[header_part] = kid
 
     def _check_claims(self, claims: dict[str, Any], now_s: float) -> None:
         for name in REQUIRED_CLAIMS:
@@ -260,4 +296,5 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         expires_at=int(claims["exp"]),
         device_id=device_id if isinstance(device_id, str) else None,
         session_id=session_id if isinstance(session_id, str) else None,
+        issued_at=claims["iat"],
     )

@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from devstack import start_embedded_redis
+from devstack.redis_server import EmbeddedRedis
 from tests.integration.auth.conftest import (
     OWNER_PASSWORD,
     RunningAuth,
@@ -167,6 +168,51 @@ async def test_redis_down_falls_back_to_postgres_counters(auth_with_failing_redi
     finally:
         await connection.close()
     assert locked == 1
+
+
+@pytest.fixture
+async def auth_with_redis_to_stop(
+    postgres_server_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[RunningAuth, EmbeddedRedis]]:
+    redis = start_embedded_redis(tmp_path / "redis")
+    database_url = await create_database(postgres_server_url)
+    running = await start_auth(database_url, redis.url, auth_env())
+    try:
+        yield running, redis
+    finally:
+        redis.stop()
+        await running.channel.close()
+        await running.server.stop()
+        await drop_database(postgres_server_url, database_url)
+
+
+async def test_counts_made_while_redis_was_up_hold_when_it_goes_down(
+    auth_with_redis_to_stop: tuple[RunningAuth, EmbeddedRedis],
+) -> None:
+    auth, redis = auth_with_redis_to_stop
+    tenant = await sign_up(auth.stub)
+    for failure in range(1, 8):  # seven failures counted while Redis is up
+        with pytest.raises(grpc.aio.AioRpcError):
+            await attempt(auth, tenant, WRONG, "ignored")
+        if 5 <= failure < 7:
+            auth.clock.advance(61)
+    redis.stop()
+    # The Postgres copy carries the seven: the delay still applies, and three more failures lock the account.
+    with pytest.raises(grpc.aio.AioRpcError) as delayed:
+        await attempt(auth, tenant, OWNER_PASSWORD, "ignored")
+    assert error_of(delayed).reason == "ACCOUNT_LOCKED"
+    for _ in range(3):
+        auth.clock.advance(61)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await attempt(auth, tenant, WRONG, "ignored")
+        assert error_of(raised).reason == "INVALID_CREDENTIALS"
+    auth.clock.advance(61)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await attempt(auth, tenant, OWNER_PASSWORD, "ignored")
+    details = error_of(raised)
+    assert details.reason == "ACCOUNT_LOCKED"
+    assert details.retry_after_s is not None
+    assert details.retry_after_s > 60  # the 15-minute lock, not a progressive delay
 
 
 async def test_wrong_mfa_codes_count_and_a_known_password_does_not_reset_them(auth: RunningAuth) -> None:

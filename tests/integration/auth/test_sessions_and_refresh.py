@@ -67,6 +67,9 @@ async def test_logout_revokes_the_session_and_introspection_sees_it(auth: Runnin
     active = await auth.stub.IntrospectToken(introspect, metadata=bearer(platform_token))
     assert active.active
     assert active.claims.principal_id == tenant.owner_id
+    issued_s, expires_s = active.claims.issued_at.seconds, active.claims.expires_at.seconds
+    assert issued_s > 0
+    assert 300 <= expires_s - issued_s <= 900  # the configured access-token lifetime
     await auth.stub.Logout(auth_sessions_pb2.LogoutRequest(), metadata=bearer(tenant.access_token))
     assert not (await auth.stub.IntrospectToken(introspect, metadata=bearer(platform_token))).active
     with pytest.raises(grpc.aio.AioRpcError) as raised:

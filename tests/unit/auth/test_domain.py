@@ -161,3 +161,12 @@ def test_claims_carry_what_the_kit_reads() -> None:
     assert claims["exp"] == 610
     assert "sid" not in claims
     assert "did" not in claims
+
+
+def test_stricter_counter_keeps_the_larger_count_and_the_later_instants() -> None:
+    redis_copy = domain.FailureCounter(3, 100.0, None)
+    postgres_copy = domain.FailureCounter(7, 50.0, 900.0)
+    merged = domain.stricter_counter(redis_copy, postgres_copy)
+    assert merged == domain.FailureCounter(7, 100.0, 900.0)
+    assert domain.stricter_counter(postgres_copy, redis_copy) == merged
+    assert domain.stricter_counter(domain.FailureCounter(), domain.FailureCounter()) == domain.FailureCounter()

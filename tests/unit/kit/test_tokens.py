@@ -19,6 +19,7 @@ async def test_valid_token_gives_principal() -> None:
     assert principal.organization_id == "org-1"
     assert principal.roles == frozenset({"finance"})
     assert principal.device_id == "device-1"
+    assert principal.issued_at == jwt.decode(token, options={"verify_signature": False})["iat"]
     assert principal.has_fresh_step_up(time.time())
 
 
@@ -196,3 +197,15 @@ async def test_non_compact_forms_refused(mangle: object) -> None:
 async def test_oversized_token_refused_before_parsing() -> None:
     with pytest.raises(Unauthenticated, match="malformed"):
         await static_verifier(SigningKey()).verify("a" * 10_000 + ".b.c")
+
+
+async def test_a_remembered_header_still_needs_a_valid_signature() -> None:
+    trusted = SigningKey(kid="k1")
+    attacker = SigningKey(kid="k1")
+    verifier = static_verifier(trusted)
+    await verifier.verify(trusted.mint())
+    forged = attacker.mint()
+    # Same kid and alg, so byte-identical header: its parse is remembered, the signature check is not skipped.
+    assert forged.split(".")[0] == trusted.mint().split(".")[0]
+    with pytest.raises(Unauthenticated, match="signature invalid"):
+        await verifier.verify(forged)
