@@ -31,6 +31,8 @@ EVENT_TYPES: dict[str, str] = {
     events.PasswordChanged.DESCRIPTOR.full_name: "PASSWORD_CHANGED",
     events.SessionRevoked.DESCRIPTOR.full_name: "SESSION_REVOKED",
     events.RefreshTokenReused.DESCRIPTOR.full_name: "REFRESH_TOKEN_REUSED",
+    events.DeviceRegistered.DESCRIPTOR.full_name: "DEVICE_REGISTERED",
+    events.DeviceRevoked.DESCRIPTOR.full_name: "DEVICE_REVOKED",
     events.SigningKeyRotated.DESCRIPTOR.full_name: "SIGNING_KEY_ROTATED",
     events.PrincipalCreated.DESCRIPTOR.full_name: "PRINCIPAL_CREATED",
     events.PrincipalStatusChanged.DESCRIPTOR.full_name: "PRINCIPAL_STATUS_CHANGED",

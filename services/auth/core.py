@@ -117,7 +117,7 @@ class AuthCore:
         token = await self.key_ring.sign(claims)
         return AccessToken(token, now_s + ttl_s, subject.amr, chosen_acr)
 
-    def subject(self, principal: Principal, session: Session) -> TokenSubject:
+    def subject(self, principal: Principal, session: Session, trusted_device_id: str | None) -> TokenSubject:
         if session.enrolment_only:
             roles: tuple[str, ...] = ()
             scopes: tuple[str, ...] = domain.ENROLMENT_ONLY_SCOPES
@@ -132,8 +132,16 @@ class AuthCore:
             amr=session.amr,
             auth_time_s=int(session.auth_time),
             session_id=session.session_id,
-            device_id=session.device_id or None,
+            device_id=trusted_device_id,
         )
+
+    async def trusted_device_id(self, tx: AuthTransaction, principal_id: str, device_id: str) -> str | None:
+        """The session's device id when it is one of the principal's ACTIVE registered devices (then tokens carry
+        it as `did`); None for an unregistered installation id or a revoked device."""
+        if device_id == "":
+            return None
+        device = await tx.get_device(principal_id, device_id)
+        return device_id if device is not None and device.is_active else None
 
     async def open_session(
         self,
@@ -166,10 +174,16 @@ class AuthCore:
         refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         await tx.insert_refresh_token(sha256(refresh_token), session.session_id, now_s)
         await tx.set_last_login(principal.principal_id, now_s)
-        return await self.tokens_for(principal, session, refresh_token)
+        trusted_device_id = await self.trusted_device_id(tx, principal.principal_id, source.device_id)
+        if trusted_device_id is not None:
+            await tx.touch_device(principal.principal_id, trusted_device_id, now_s)
+        return await self.tokens_for(principal, session, refresh_token, trusted_device_id)
 
-    async def tokens_for(self, principal: Principal, session: Session, refresh_token: str) -> IssuedTokens:
-        access = await self.mint(self.subject(principal, session), ttl_s=self.settings.access_token_ttl_s)
+    async def tokens_for(
+        self, principal: Principal, session: Session, refresh_token: str, trusted_device_id: str | None
+    ) -> IssuedTokens:
+        subject = self.subject(principal, session, trusted_device_id)
+        access = await self.mint(subject, ttl_s=self.settings.access_token_ttl_s)
         return IssuedTokens(access.token, access.expires_at, refresh_token, session.expires_at, session.session_id)
 
 

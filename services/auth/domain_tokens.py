@@ -117,6 +117,9 @@ class TokenSubject:
     auth_time_s: int
     session_id: str | None = None
     device_id: str | None = None
+    # A device step-up approves one operation: the token says which (see services.kit.tokens.Principal).
+    bound_method: str | None = None
+    bound_resource_id: str | None = None
 
 
 # Scope of a token issued while the organization requires MFA and the principal has none yet: enrolment only.
@@ -148,6 +151,10 @@ def access_claims(
         claims["sid"] = subject.session_id
     if subject.device_id:
         claims["did"] = subject.device_id
+    if subject.bound_method is not None:
+        assert subject.bound_resource_id is not None
+        claims["bound_method"] = subject.bound_method
+        claims["bound_resource_id"] = subject.bound_resource_id
     return claims
 
 

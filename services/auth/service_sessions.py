@@ -48,6 +48,12 @@ async def refresh_token(core: AuthCore, *, refresh_token_value: str, source: Sou
             assert principal is not None
             if principal.status != Status.ACTIVE:
                 raise domain.RefreshTokenInvalid()
+            device = await tx.get_device(session.principal_id, session.device_id) if session.device_id else None
+            if device is not None and device.revoked_at is not None and session.created_at <= device.revoked_at:
+                # RevokeDevice revoked these sessions already: a second lock on the same door. (A session opened
+                # later from the same installation is merely untrusted: no `did`.)
+                raise domain.RefreshTokenInvalid()
+            trusted_device_id = device.device_id if device is not None and device.is_active else None
             successor = core.successor_of(refresh_token_value)
             if outcome == RefreshOutcome.ROTATE:
                 await tx.insert_refresh_token(sha256(successor), session.session_id, now_s)
@@ -57,7 +63,7 @@ async def refresh_token(core: AuthCore, *, refresh_token_value: str, source: Sou
         raise domain.RefreshTokenReused()
     assert principal is not None
     # Roles are read again at every refresh: a role change takes effect with the next access token.
-    return await core.tokens_for(principal, session, successor)
+    return await core.tokens_for(principal, session, successor, trusted_device_id)
 
 
 async def _revoke_for_reuse(core: AuthCore, tx: AuthTransaction, session: Session, source: Source) -> None:

@@ -1,7 +1,7 @@
 """The only place with SQL: asyncpg queries behind ``AuthStore.transaction()``.
 
 ``AuthTx`` is one transaction; its queries are grouped by concept in the ``store_*`` modules (identity, sessions,
-keys, audit, guards) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
+keys, audit, guards, devices) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from services.auth.store_audit import AuditQueries
+from services.auth.store_devices import DeviceQueries
 from services.auth.store_guards import GuardQueries
 from services.auth.store_identity import IdentityQueries
 from services.auth.store_keys import KeyQueries
@@ -19,7 +20,7 @@ from services.auth.store_sessions import SessionQueries
 from services.kit.db import transaction
 
 
-class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries, GuardQueries):
+class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries, GuardQueries, DeviceQueries):
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 

@@ -69,9 +69,27 @@ class Principal:
     session_id: str | None = None
     # `iat`: when the token was issued (0 only for principals built by hand in tests).
     issued_at: int = 0
+    # `bound_method` / `bound_resource_id`: a device step-up approves one operation only (auth issue 13).
+    bound_method: str | None = None
+    bound_resource_id: str | None = None
 
-    def has_fresh_step_up(self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S) -> bool:
+    def has_fresh_step_up(
+        self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S, *, method: str | None = None
+    ) -> bool:
+        """A recent MFA. A token bound to one operation counts only for its method, so a caller that does not
+        say which method it guards (``method=None``) never accepts one: bound tokens fail closed."""
+        if self.bound_method is not None and method != self.bound_method:
+            return False
         return self.acr == "mfa" and 0 <= now_s - self.auth_time <= max_age_s
+
+    def has_fresh_step_up_for(
+        self, method: str, resource_id: str, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S
+    ) -> bool:
+        """What a handler checks before acting on ``resource_id`` (e.g. the transfer being approved): a general
+        step-up, or one bound to exactly this method and resource."""
+        if self.bound_resource_id is not None and resource_id != self.bound_resource_id:
+            return False
+        return self.has_fresh_step_up(now_s, max_age_s, method=method)
 
 
 class JwksSource(Protocol):
@@ -283,6 +301,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise _unauthenticated("access token auth_time invalid")
     device_id = claims.get("did")
     session_id = claims.get("sid")
+    if ("bound_method" in claims) != ("bound_resource_id" in claims):
+        raise _unauthenticated("access token has half an operation binding")
     return Principal(
         subject=str(claims["sub"]),
         organization_id=str(claims["org"]),
@@ -297,4 +317,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         device_id=device_id if isinstance(device_id, str) else None,
         session_id=session_id if isinstance(session_id, str) else None,
         issued_at=claims["iat"],
+        bound_method=_optional_str(claims.get("bound_method")),
+        bound_resource_id=_optional_str(claims.get("bound_resource_id")),
     )
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
