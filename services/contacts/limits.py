@@ -17,6 +17,12 @@ PHONE_INPUT_CHARS_MAX = 64
 RESOLVE_WINDOW_S = 60
 RESOLVE_PER_CALLER_PER_WINDOW_DEFAULT = 120
 RESOLVE_PER_TENANT_PER_WINDOW_DEFAULT = 6_000
+# Concurrent ResolvePhone calls of one process share one Redis script call (rate limits) and one database statement
+# (micro-batches): at most this many calls per batch and batches at a time; an idle batcher waits this long for
+# company (0: the calls that arrived in the same event-loop turn).
+RESOLVE_BATCH_SIZE_MAX = 128
+RESOLVE_BATCH_CONCURRENCY = 1
+RESOLVE_BATCH_WINDOW_S = 0.0
 # Misses are kept for enumeration forensics, then purged by the retention sweep.
 RESOLVE_MISS_RETENTION_DAYS = 30
 

@@ -1,5 +1,11 @@
 """Use cases of pay by phone: SetDiscoverability (opt in with the accounts payers may pay) and ResolvePhone (phone
-number → the opted-in customer's accounts, by blind index, rate-limited, hits and misses alike)."""
+number → the opted-in customer's accounts, by blind index, rate-limited, hits and misses alike).
+
+ResolvePhone is the vault's hot path. Concurrent calls of a process form micro-batches (``services/kit/batching.py``):
+a batch costs one Redis script call (every call's rate-limit windows) and one database statement (the admitted
+calls' lookups, their access-log entries or miss records, and the commit). A call is answered only after that
+commit, so every answered resolve is durably in the access log; nothing is dropped or deferred.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,16 @@ from services.contacts.domain import (
     contact_invalid,
     parse_phone_number,
 )
-from services.contacts.domain_access_log import AccessAction, AccessLogEntry
-from services.contacts.limits import DISCOVERABLE_ACCOUNTS_MAX
-from services.contacts.rate_limit import ResolveLimiter
+from services.contacts.domain_access_log import AccessAction
+from services.contacts.domain_directory import PayeeAccounts, ResolveProbe
+from services.contacts.limits import (
+    DISCOVERABLE_ACCOUNTS_MAX,
+    RESOLVE_BATCH_CONCURRENCY,
+    RESOLVE_BATCH_SIZE_MAX,
+    RESOLVE_BATCH_WINDOW_S,
+)
+from services.contacts.rate_limit import ResolveCaller, ResolveLimiter, ResolveRateLimited
+from services.kit.batching import MicroBatcher
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
 
@@ -44,9 +57,20 @@ class DirectoryStore(Protocol):
 
     async def key_versions(self) -> tuple[int, int]: ...
 
-    async def resolve_discoverable(
-        self, organization_id: UUID, blind_indexes: Sequence[bytes], entry: AccessLogEntry
-    ) -> Contact | None: ...
+    async def resolve_discoverable(self, probes: Sequence[ResolveProbe]) -> list[PayeeAccounts | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ResolveCall:
+    caller: ResolveCaller
+    probe: ResolveProbe
+
+
+@dataclass(frozen=True, slots=True)
+class _ResolveOutcome:
+    found: PayeeAccounts | None
+    # Set when a rate-limit window was full: the call was not looked up, and may retry after this many seconds.
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +95,12 @@ class DirectoryService:
         self._indexer = indexer
         self._limiter = limiter
         self._clock = clock
+        self._resolver: MicroBatcher[_ResolveCall, _ResolveOutcome] = MicroBatcher(
+            self._resolve_batch,
+            window_s=RESOLVE_BATCH_WINDOW_S,
+            size_max=RESOLVE_BATCH_SIZE_MAX,
+            concurrency=RESOLVE_BATCH_CONCURRENCY,
+        )
 
     async def set_discoverability(
         self,
@@ -122,9 +152,9 @@ class DirectoryService:
             return (await self._reader.mask_all(tx, [stored]))[0]
 
     async def resolve_phone(self, caller: Caller, phone_number: str, region_hint: str, on_behalf_of: str) -> Resolved:
-        """Hits and misses run the same statement (one lookup by blind index that also appends the access-log
-        entry when it finds someone) and log the same line; every miss is the same NOT_FOUND."""
-        await self._limiter.check(caller.organization_id, caller.principal_id, on_behalf_of)
+        """Hits and misses run the same batch (rate limits, one lookup by blind index that appends the access-log
+        entry or the miss record) and log the same line; every miss is the same NOT_FOUND. An unparsable number is
+        refused before it is counted: it can reveal nothing."""
         violations: list[FieldViolation] = []
         phone = parse_phone_number(phone_number, region_hint, violations)
         if violations:
@@ -133,9 +163,25 @@ class DirectoryService:
         now = self._clock()
         _, blind_version = await self._reader.key_versions(self._store)
         indexes = self._indexer.lookup_indexes(blind_version, phone.e164)
-        # The entry's subject is filled in by the statement from the row it finds; a miss writes nothing.
+        # The entry's subject is filled in by the statement from the row it finds; a miss records the probe instead.
         entry = access_entry(caller, AccessAction.RESOLVE, caller.organization_id, now, on_behalf_of=on_behalf_of)
-        found = await self._store.resolve_discoverable(caller.organization_id, indexes, entry)
-        if found is None:
+        counted_as = ResolveCaller(caller.organization_id, caller.principal_id, on_behalf_of)
+        outcome = await self._resolver.submit(_ResolveCall(counted_as, ResolveProbe(tuple(indexes), entry)))
+        if outcome.retry_after_s is not None:
+            raise ResolveRateLimited("too many phone lookups; retry later", retry_after_s=outcome.retry_after_s)
+        if outcome.found is None:
             raise ContactNotFound()
-        return Resolved(found.customer_id, found.default_account_id, found.discoverable_account_ids, phone.masked)
+        found = outcome.found
+        return Resolved(found.customer_id, found.default_account_id, found.account_ids, phone.masked)
+
+    async def _resolve_batch(self, calls: Sequence[_ResolveCall]) -> list[_ResolveOutcome]:
+        """Rate limits for every call, then one statement for the admitted ones."""
+        retry_after = await self._limiter.admit_many([call.caller for call in calls])
+        admitted = [call.probe for call, wait_s in zip(calls, retry_after, strict=True) if wait_s is None]
+        found = iter(await self._store.resolve_discoverable(admitted) if admitted else [])
+        outcomes = [
+            _ResolveOutcome(None, wait_s) if wait_s is not None else _ResolveOutcome(next(found))
+            for wait_s in retry_after
+        ]
+        assert next(found, None) is None
+        return outcomes

@@ -14,7 +14,8 @@ from uuid import UUID
 import asyncpg
 
 from services.contacts.domain import Contact, ContactAlreadyExists, ContactDraft, Purpose
-from services.contacts.domain_access_log import AccessLogEntry
+from services.contacts.domain_access_log import AccessAction
+from services.contacts.domain_directory import PROBE_INDEXES_MAX, PayeeAccounts, ResolveProbe
 from services.contacts.store_access_log import AccessLogStatements
 from services.contacts.store_backup import BackupStatements
 from services.contacts.store_keys import KeyStatements
@@ -25,6 +26,38 @@ from services.kit.db import transaction
 
 CONTACT_SQL = "SELECT * FROM contact WHERE organization_id = $1 AND contact_id = $2"
 CONTACT_FOR_UPDATE_SQL = CONTACT_SQL + " FOR UPDATE"
+
+# ResolvePhone, batched: one row per probe (``unnest`` of parallel arrays), the discoverable contact each finds, one
+# RESOLVE access-log row per hit and one resolve_miss row per miss, in one statement. Up to three blind indexes per
+# probe (key version and neighbours); unused ones are NULL and match nothing.
+RESOLVE_BATCH_SQL = """
+WITH probe AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::bytea[], $4::bytea[], $5::bytea[], $6::uuid[], $7::text[],
+                         $8::text[], $9::text[], $10::timestamptz[])
+        AS p(slot, organization_id, index_a, index_b, index_c, access_log_entry_id, actor_principal_id,
+             on_behalf_of_principal_id, trace_id, occurred_at)
+), hit AS (
+    SELECT probe.*, found.customer_id, found.contact_id, found.default_account_id, found.discoverable_account_ids
+    FROM probe CROSS JOIN LATERAL (
+        SELECT customer_id, contact_id, default_account_id, discoverable_account_ids FROM contact
+        WHERE contact.organization_id = probe.organization_id
+          AND contact.blind_index IN (probe.index_a, probe.index_b, probe.index_c)
+          AND contact.deleted_at IS NULL AND contact.discoverable
+        LIMIT 1
+    ) AS found
+), logged AS (
+    INSERT INTO access_log (organization_id, access_log_entry_id, customer_id, contact_id, card_secret_id, action,
+        actor_principal_id, on_behalf_of_principal_id, reveal_purpose, justification, trace_id, occurred_at)
+    SELECT organization_id, access_log_entry_id, customer_id, contact_id, NULL, $11, actor_principal_id,
+        on_behalf_of_principal_id, 0, '', trace_id, occurred_at
+    FROM hit ORDER BY slot
+), missed AS (
+    INSERT INTO resolve_miss (organization_id, actor_principal_id, on_behalf_of_principal_id, trace_id, occurred_at)
+    SELECT organization_id, actor_principal_id, on_behalf_of_principal_id, trace_id, occurred_at
+    FROM probe WHERE NOT EXISTS (SELECT 1 FROM hit WHERE hit.slot = probe.slot) ORDER BY slot
+)
+SELECT slot, customer_id, default_account_id, discoverable_account_ids FROM hit
+"""
 
 
 class PgVaultTx(AccessLogStatements, SecretStatements, KeyStatements, BackupStatements):
@@ -309,34 +342,33 @@ class PgVault:
         assert row is not None
         return row["current_kek_version"], row["current_blind_index_version"]
 
-    async def resolve_discoverable(
-        self, organization_id: UUID, blind_indexes: Sequence[bytes], entry: AccessLogEntry
-    ) -> Contact | None:
-        """One statement for hits and misses alike: find the discoverable contact by blind index and append either
-        the RESOLVE access-log entry (a hit, with its subject) or a ``resolve_miss`` row — one durable insert and
-        one commit either way (autocommit, no lock)."""
-        row = await self.pool.fetchrow(
-            """WITH hit AS (
-                   SELECT * FROM contact WHERE organization_id = $1 AND blind_index = ANY($2::bytea[])
-                       AND deleted_at IS NULL AND discoverable LIMIT 1
-               ), logged AS (
-                   INSERT INTO access_log (organization_id, access_log_entry_id, customer_id, contact_id,
-                       card_secret_id, action, actor_principal_id, on_behalf_of_principal_id, reveal_purpose,
-                       justification, trace_id, occurred_at)
-                   SELECT $1, $3, hit.customer_id, hit.contact_id, NULL, $4, $5, $6, 0, '', $7, $8 FROM hit
-               ), missed AS (
-                   INSERT INTO resolve_miss (organization_id, actor_principal_id, on_behalf_of_principal_id,
-                       trace_id, occurred_at)
-                   SELECT $1, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM hit)
-               )
-               SELECT * FROM hit""",
-            organization_id,
-            list(blind_indexes),
-            entry.access_log_entry_id,
-            int(entry.action),
-            entry.actor_principal_id,
-            entry.on_behalf_of_principal_id,
-            entry.trace_id,
-            entry.occurred_at,
+    async def resolve_discoverable(self, probes: Sequence[ResolveProbe]) -> list[PayeeAccounts | None]:
+        """One statement and one commit (autocommit) for a batch of probes, hits and misses alike: each probe finds
+        the discoverable contact by blind index and appends either its RESOLVE access-log entry (a hit, with the
+        subject found) or a ``resolve_miss`` row. Returns one result per probe, in order; nothing is returned
+        before the commit, so every answered resolve is durably logged."""
+        slots = list(range(len(probes)))
+        indexes = [
+            list(probe.blind_indexes) + [None] * (PROBE_INDEXES_MAX - len(probe.blind_indexes)) for probe in probes
+        ]
+        entries = [probe.entry for probe in probes]
+        rows = await self.pool.fetch(
+            RESOLVE_BATCH_SQL,
+            slots,
+            [entry.organization_id for entry in entries],
+            [row[0] for row in indexes],
+            [row[1] for row in indexes],
+            [row[2] for row in indexes],
+            [entry.access_log_entry_id for entry in entries],
+            [entry.actor_principal_id for entry in entries],
+            [entry.on_behalf_of_principal_id for entry in entries],
+            [entry.trace_id for entry in entries],
+            [entry.occurred_at for entry in entries],
+            int(AccessAction.RESOLVE),
         )
-        return None if row is None else _contact(row)
+        found: list[PayeeAccounts | None] = [None] * len(probes)
+        for row in rows:
+            found[row["slot"]] = PayeeAccounts(
+                row["customer_id"], row["default_account_id"], tuple(row["discoverable_account_ids"])
+            )
+        return found

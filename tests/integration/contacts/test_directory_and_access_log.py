@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import asyncpg
 import grpc
 import pytest
 
+from services.kit.status import ErrorDetails
 from tests.integration.contacts.conftest import RESOLVE_LIMIT_PER_MIN, Vault
 from tests.integration.contacts.test_contacts import error_of, store_request
 from wallet.contacts.v1 import contacts_access_log_pb2 as log_pb
@@ -153,3 +156,75 @@ async def test_customers_read_only_their_own_access_log(vault: Vault) -> None:
         )
     )
     assert other.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_concurrent_resolves_share_batches_and_each_is_answered_and_logged_alone(vault: Vault) -> None:
+    # Concurrent calls go through one batched statement: hits, misses and refusals side by side must still get
+    # their own answers, and every answered call must already be in the access log (hit) or the miss table.
+    payees = [await discoverable_contact(vault, f"+86 136 1236 {index:04d}") for index in range(4)]
+    caller = vault.token(pty="service", roles=[], scope=DIRECTORY, sub=f"svc-{uuid.uuid4()}")
+    numbers = [f"+86 136 1236 {index:04d}" for index in range(8)]  # 0-3 are discoverable, 4-7 are unknown
+    misses_before = await _count(vault, "SELECT count(*) FROM resolve_miss")
+    answers = await asyncio.gather(
+        *(
+            error_of_or_response(
+                vault.stub.ResolvePhone(
+                    directory_pb.ResolvePhoneRequest(phone_number=number, on_behalf_of_principal_id=f"payer-{index}"),
+                    metadata=caller,
+                )
+            )
+            for index, number in enumerate(numbers)
+        )
+    )
+    for index, answer in enumerate(answers):
+        if index < len(payees):
+            assert isinstance(answer, directory_pb.ResolvePhoneResponse)
+            assert (answer.customer_id, answer.default_account_id) == payees[index][:2]
+        else:
+            assert isinstance(answer, ErrorDetails)
+            assert (answer.code, answer.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    for index, (customer, _, _) in enumerate(payees):
+        entries = await vault.stub.ListAccessLog(log_pb.ListAccessLogRequest(), metadata=vault.customer(customer))
+        assert [(e.action, e.on_behalf_of_principal_id) for e in entries.entries] == [
+            (log_pb.ACCESS_ACTION_RESOLVE, f"payer-{index}")
+        ]
+    assert await _count(vault, "SELECT count(*) FROM resolve_miss") - misses_before == 4
+
+
+async def test_a_full_window_refuses_only_the_calls_past_the_limit_in_a_batch(vault: Vault) -> None:
+    customer, account, _ = await discoverable_contact(vault, "+86 136 1237 0001")
+    caller = vault.token(pty="service", roles=[], scope=DIRECTORY, sub=f"svc-{uuid.uuid4()}")
+    request = directory_pb.ResolvePhoneRequest(phone_number="+86 136 1237 0001")
+    # More concurrent calls than one window admits: windows are fixed minutes, so a window ending mid-test can
+    # admit up to twice the limit; anything beyond that must be refused, and every admitted call must be a hit.
+    calls = 2 * RESOLVE_LIMIT_PER_MIN + 10
+    answers = await asyncio.gather(
+        *(error_of_or_response(vault.stub.ResolvePhone(request, metadata=caller)) for _ in range(calls))
+    )
+    hits = [a for a in answers if isinstance(a, directory_pb.ResolvePhoneResponse)]
+    refused = [a for a in answers if isinstance(a, ErrorDetails)]
+    assert RESOLVE_LIMIT_PER_MIN <= len(hits) <= 2 * RESOLVE_LIMIT_PER_MIN
+    assert all((hit.customer_id, hit.default_account_id) == (customer, account) for hit in hits)
+    assert refused
+    assert {(r.code, r.reason) for r in refused} == {(grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")}
+    entries = await vault.stub.ListAccessLog(
+        log_pb.ListAccessLogRequest(page_size=500), metadata=vault.customer(customer)
+    )
+    assert len(entries.entries) == len(hits)
+
+
+async def error_of_or_response(
+    call: Awaitable[directory_pb.ResolvePhoneResponse],
+) -> directory_pb.ResolvePhoneResponse | ErrorDetails:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        return ErrorDetails.from_rpc_error(err)
+
+
+async def _count(vault: Vault, sql: str) -> int:
+    connection = await asyncpg.connect(vault.database_url)
+    try:
+        return int(await connection.fetchval(sql))
+    finally:
+        await connection.close()
