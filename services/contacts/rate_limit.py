@@ -101,10 +101,16 @@ class ResolveLimiter:
         organization = str(caller.organization_id)
         keys = [
             (KEYS.key("resolve", "tenant", window, _hashed(organization)), self._per_tenant),
-            (KEYS.key("resolve", "caller", window, _hashed(f"{organization}|{caller.principal_id}")), self._per_caller),
+            (
+                KEYS.key("resolve", "caller", window, _hashed(f"{organization}|{caller.principal_id}")),
+                self._per_caller,
+            ),
         ]
         if caller.on_behalf_of:
             keys.append(
-                (KEYS.key("resolve", "user", window, _hashed(f"{organization}|{caller.on_behalf_of}")), self._per_caller)
+                (
+                    KEYS.key("resolve", "user", window, _hashed(f"{organization}|{caller.on_behalf_of}")),
+                    self._per_caller,
+                )
             )
         return keys
