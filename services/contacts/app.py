@@ -15,6 +15,7 @@ from services.contacts.jobs import access_log_chainer, key_job_worker, retention
 from services.contacts.rate_limit import ResolveLimiter
 from services.contacts.receipts import ReceiptSigner
 from services.contacts.service import ContactsService
+from services.contacts.service_alerts import AlertService
 from services.contacts.service_backup import BackupService
 from services.contacts.service_directory import DirectoryService
 from services.contacts.service_keys import KeysService
@@ -38,6 +39,7 @@ class Vault:
     messages: MessagesService
     keys: KeysService
     backups: BackupService
+    alerts: AlertService
 
 
 def build_vault(
@@ -56,15 +58,17 @@ def build_vault(
     limiter = ResolveLimiter(
         lambda: runtime.redis, config.resolve_per_caller_per_window, config.resolve_per_tenant_per_window
     )
+    messages = MessagesService(
+        store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), clock, config.card_test_bin
+    )
     return Vault(
         contacts=ContactsService(store, reader, indexer, clock),
         directory=DirectoryService(store, reader, indexer, limiter, clock),
         subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), clock),
-        messages=MessagesService(
-            store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), clock, config.card_test_bin
-        ),
+        messages=messages,
         keys=KeysService(store, key_service, indexer, clock, config.key_job_batch_size),
         backups=BackupService(store, config.backup_ring, config.backup_dir, clock),
+        alerts=AlertService(store, messages),
     )
 
 

@@ -72,6 +72,8 @@ class MessagesStore(Protocol):
 class SentNotification:
     record: NotificationRecord
     masked_phone_number: str
+    # True when the notification id was used before: nothing was sent this time.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,34 @@ class MessagesService:
             raise invalid(violations)
         assert notification_id is not None
         assert template is not None
+        return await self._send_or_report(caller, notification_id, contact_id, customer_id, template, params)
+
+    async def notify_contact(
+        self,
+        caller: Caller,
+        notification_id: UUID,
+        contact_id: UUID,
+        template: NotificationTemplate,
+        params: Mapping[str, str],
+    ) -> SentNotification:
+        """SendNotification for the vault's own senders (the alert consumers): the recipient is already chosen and
+        the parameters built by the vault, but they pass the same checks, the same idempotency by
+        ``notification_id`` and the same access log as a call over gRPC."""
+        violations: list[FieldViolation] = []
+        validate_params(template, params, violations)
+        if violations:
+            raise invalid(violations)
+        return await self._send_or_report(caller, notification_id, contact_id, None, template, params)
+
+    async def _send_or_report(
+        self,
+        caller: Caller,
+        notification_id: UUID,
+        contact_id: UUID | None,
+        customer_id: UUID | None,
+        template: NotificationTemplate,
+        params: Mapping[str, str],
+    ) -> SentNotification:
         now = self._clock()
         try:
             return await self._send(caller, notification_id, contact_id, customer_id, template, params, now)
@@ -219,7 +249,7 @@ class MessagesService:
                     contact.phone_ciphertext,
                 )
                 masked = phone_from_e164(e164).masked
-        return SentNotification(existing, masked)
+        return SentNotification(existing, masked, replayed=True)
 
     async def _recipient(
         self,

@@ -1,7 +1,7 @@
 """Rebuilds ``iso4217.json`` from the ISO 4217 list one XML (offline, by hand; not used at run time).
 
 The XML ships in the PyPI package ``iso4217`` (``iso4217/table.xml``). Download and unzip its wheel anywhere, then:
-``python services/ledger/data/build_iso4217.py path/to/iso4217/table.xml``. Codes whose minor unit is ``N.A.``
+``python services/kit/data/build_iso4217.py path/to/iso4217/table.xml``. Codes whose minor unit is ``N.A.``
 (precious metals, SDR, testing codes) are left out: they cannot be held as integer minor units.
 """
 
