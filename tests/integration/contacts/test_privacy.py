@@ -143,14 +143,26 @@ async def postgres_text(database_url: str) -> str:
 
 
 async def redis_text(client: redis_asyncio.Redis) -> str:
+    """Every key of the Redis, its dump and (for strings) its value. The server may be shared with other services'
+    tests (tens of thousands of keys), so each scan page is read in two pipelined round trips."""
     parts: list[str] = []
-    async for key in client.scan_iter(count=1_000):
-        parts.append(repr(key))
-        dumped = await client.dump(key)
-        parts.append(repr(dumped))
-        if await client.type(key) == b"string":
-            parts.append(repr(await client.get(key)))
-    return "\n".join(parts)
+    cursor: int = 0
+    while True:
+        cursor, keys = await client.scan(cursor, count=1_000)
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.dump(key)
+                pipe.type(key)
+            answers = await pipe.execute()
+        strings = [key for index, key in enumerate(keys) if answers[2 * index + 1] == b"string"]
+        async with client.pipeline(transaction=False) as pipe:
+            for key in strings:
+                pipe.get(key)
+            values = await pipe.execute()
+        parts += [f"{key!r} {answers[2 * index]!r}" for index, key in enumerate(keys)]
+        parts += [repr(value) for value in values]
+        if cursor == 0:
+            return "\n".join(parts)
 
 
 def files_text(directory: Path, exclude: Path) -> str:
