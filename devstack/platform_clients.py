@@ -20,7 +20,8 @@ from devstack.errors import DevstackError
 
 # Service → the platform-only scopes its client holds.
 PLATFORM_CLIENTS: Mapping[str, tuple[str, ...]] = {
-    "ledger": ("risk.assessments.assess",),
+    # The risk gate's Assess calls; PayByPhone's contacts.ResolvePhone.
+    "ledger": ("risk.assessments.assess", "contacts.directory.read"),
     "risk": ("ledger.reviews.approve",),
 }
 BOOTSTRAP_TIMEOUT_S = 60

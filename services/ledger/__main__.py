@@ -13,21 +13,35 @@ from services.kit.token_cache import build_cached_verifier
 from services.kit.tokens import TokenVerifier
 from services.ledger import limits
 from services.ledger.app import LedgerApp
+from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
 from services.ledger.jobs import background_jobs
 from services.ledger.risk_gate import ASSESS_SCOPE, RiskGate, RiskGateConfig, RiskGateSetup
 from services.ledger.server import registrations_for
+from services.ledger.service_pay_by_phone import RESPONSE_FLOOR_S_DEFAULT, PayeeDirectory
 
 
 class LedgerProcess:
     """One process's app, shared by the servicer and the background jobs."""
 
-    def __init__(self, risk_gate: RiskGateSetup | None) -> None:
+    def __init__(
+        self,
+        risk_gate: RiskGateSetup | None,
+        directory: PayeeDirectory | None = None,
+        pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
+    ) -> None:
         self._risk_gate = risk_gate
+        self._directory = directory
+        self._pay_by_phone_floor_s = pay_by_phone_floor_s
         self._app: LedgerApp | None = None
 
     def app(self, runtime: Runtime) -> LedgerApp:
         if self._app is None:
-            self._app = LedgerApp(runtime, risk_gate=self._risk_gate)
+            self._app = LedgerApp(
+                runtime,
+                risk_gate=self._risk_gate,
+                directory=self._directory,
+                pay_by_phone_floor_s=self._pay_by_phone_floor_s,
+            )
         return self._app
 
     def registrations(self, runtime: Runtime) -> list[Registration]:
@@ -69,9 +83,28 @@ def load_risk_gate(env: Env) -> RiskGateSetup | None:
     return RiskGateSetup(config, env.string("RISK_ADDR", default_addr("risk")), tokens)
 
 
+def load_payee_directory(env: Env) -> PayeeDirectory | None:
+    """PayByPhone's contacts client (``CONTACTS_ADDR``), with the ledger's platform client asking for tokens scoped
+    to ``contacts.directory.read`` only; without a platform client PayByPhone answers UNAVAILABLE."""
+    client = service_client(
+        env.optional_string("LEDGER_CLIENT_ID"), env.secret("LEDGER_CLIENT_SECRET", required=False), [DIRECTORY_SCOPE]
+    )
+    if not client.configured:
+        return None
+    tokens = ClientCredentialsTokens(env.string("AUTH_ADDR", default_addr("auth")), client)
+    return GrpcPayeeDirectory(env.string("CONTACTS_ADDR", default_addr("contacts")), tokens)
+
+
 def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
     # Migrating needs no gate (and runs before the platform clients exist).
-    process = LedgerProcess(load_risk_gate(env) if serving else None)
+    floor_ms = env.integer(
+        "PAY_BY_PHONE_FLOOR_MS", int(RESPONSE_FLOOR_S_DEFAULT * 1000), min_value=0, max_value=5_000
+    )
+    process = LedgerProcess(
+        load_risk_gate(env) if serving else None,
+        load_payee_directory(env) if serving else None,
+        floor_ms / 1000,
+    )
     return ServiceSpec(
         name="ledger",
         migrations_dir=Path(__file__).parent / "migrations",

@@ -13,6 +13,12 @@ from services.ledger.service import AccountService, utc_now
 from services.ledger.service_assets import AssetService
 from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
+from services.ledger.service_pay_by_phone import (
+    RESPONSE_FLOOR_S_DEFAULT,
+    NoPayeeDirectory,
+    PayByPhoneService,
+    PayeeDirectory,
+)
 from services.ledger.service_statements import StatementService
 from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
 from services.ledger.store import PostgresLedgerStore
@@ -26,8 +32,13 @@ class LedgerApp:
         clock: Clock = utc_now,
         gate: PreCommitGate | None = None,
         risk_gate: RiskGateSetup | None = None,
+        directory: PayeeDirectory | None = None,
+        pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
     ) -> None:
         self.runtime = runtime
+        # PayByPhone's way to the contacts vault; without one the RPC answers UNAVAILABLE.
+        self.directory: PayeeDirectory = directory or NoPayeeDirectory()
+        self.pay_by_phone_floor_s = pay_by_phone_floor_s
         self.clock = clock
         self.store = PostgresLedgerStore()
         if gate is None and risk_gate is not None:
@@ -61,3 +72,15 @@ class LedgerApp:
     @cached_property
     def fx(self) -> FxService:
         return FxService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def pay_by_phone(self) -> PayByPhoneService:
+        return PayByPhoneService(
+            self.runtime.pool,
+            self.store,
+            self.clock,
+            self.committer,
+            self.gate,
+            self.directory,
+            response_floor_s=self.pay_by_phone_floor_s,
+        )

@@ -13,6 +13,7 @@ from services.ledger import wire
 from services.ledger.app import LedgerApp
 from services.ledger.caller import current_caller
 from services.ledger.domain_transfers import HoldAction
+from services.ledger.service_pay_by_phone import PayByPhoneRequest
 from wallet.ledger.v1 import (
     ledger_accounts_pb2 as accounts_pb2,
 )
@@ -162,6 +163,24 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     ) -> transfers_pb2.CreateTransferResponse:
         transfer = await self._app.transfers.create_transfer(current_caller(), wire.transfer_request_in(request))
         return transfers_pb2.CreateTransferResponse(transfer=wire.transfer_out(transfer))
+
+    async def PayByPhone(
+        self, request: transfers_pb2.PayByPhoneRequest, context: Any
+    ) -> transfers_pb2.PayByPhoneResponse:
+        paid = await self._app.pay_by_phone.pay_by_phone(
+            current_caller(),
+            PayByPhoneRequest(
+                transfer_id=request.transfer_id,
+                debit_account_id=request.debit_account_id,
+                phone_number=request.phone_number,
+                region_hint=request.region_hint,
+                amount=wire.money_in(request.amount, request.HasField("amount")),
+                reference=request.reference,
+            ),
+        )
+        return transfers_pb2.PayByPhoneResponse(
+            transfer=wire.transfer_out(paid.transfer), masked_phone_number=paid.masked_phone_number
+        )
 
     async def GetTransfer(
         self, request: transfers_pb2.GetTransferRequest, context: Any

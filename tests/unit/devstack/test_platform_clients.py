@@ -12,7 +12,10 @@ def test_each_client_gets_exactly_its_scopes() -> None:
     argv = bootstrap_argv("ledger")
     assert argv[1:5] == ["-m", "services.auth", "bootstrap-platform-client", "--name"]
     assert argv[argv.index("--name") + 1] == "ledger"
-    assert [argv[i + 1] for i, part in enumerate(argv) if part == "--scope"] == ["risk.assessments.assess"]
+    assert [argv[i + 1] for i, part in enumerate(argv) if part == "--scope"] == [
+        "risk.assessments.assess",
+        "contacts.directory.read",
+    ]
     assert PLATFORM_CLIENTS["risk"] == ("ledger.reviews.approve",)
 
 
