@@ -66,22 +66,23 @@ def redis_server_binary() -> Path:
     return Path(on_path)
 
 
-def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
+def start_embedded_redis(data_dir: Path, *, port: int | None = None) -> EmbeddedRedis:
     """Start Redis with its data in ``data_dir``; return once it answers PING.
 
     A Redis left running on ``data_dir`` by a crashed run (found through its pid file) is stopped first: callers
-    own ``data_dir`` (``make run`` holds a lock on its run dir).
+    own ``data_dir`` (``make run`` holds a lock on its run dir). ``port`` pins the port (a test restarting Redis
+    under a running service); by default a free one is chosen.
     """
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     _stop_leftover(data_dir)
     binary = redis_server_binary()
     for attempt in range(1, START_ATTEMPTS_MAX + 1):
-        port = free_port(HOST)
-        process = _spawn(binary, data_dir, port)
-        if _wait_until_answering(process, port):
+        chosen = port or free_port(HOST)
+        process = _spawn(binary, data_dir, chosen)
+        if _wait_until_answering(process, chosen):
             return EmbeddedRedis(
-                data_dir=data_dir, url=f"redis://{HOST}:{port}/0", port=port, pid=process.pid, _process=process
+                data_dir=data_dir, url=f"redis://{HOST}:{chosen}/0", port=chosen, pid=process.pid, _process=process
             )
         if process.poll() is None:
             process.kill()
@@ -108,7 +109,7 @@ def _spawn(binary: Path, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "--dir", str(data_dir),
         "--dbfilename", "dump.rdb",
         "--pidfile", str(data_dir / PID_FILE),
-        "--save", "60 1",
+        "--save", "60", "1",
         "--appendonly", "no",
         "--logfile", "",
     ]  # fmt: skip

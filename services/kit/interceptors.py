@@ -34,6 +34,7 @@ from services.kit.errors import (
     Unavailable,
     WalletError,
 )
+from services.kit.outages import as_outage
 from services.kit.policy import MethodPolicy, grants, is_wallet_method, policy_for, split_full_method
 from services.kit.request_checks import request_violations
 from services.kit.request_context import principal_var, request_id_var
@@ -171,6 +172,10 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
         """Aborts the call with the status mapped from ``error`` (``abort_with_status`` raises)."""
         if isinstance(error, NotImplementedError):
             error = NotImplementedYet("this method is declared in the contract but not built yet")
+        outage = as_outage(error)
+        if outage is not None:
+            log.warning("dependency unavailable", extra={"fields": {"error": type(error).__name__}})
+            error = outage
         span = trace.get_current_span()
         if isinstance(error, WalletError):
             status = to_rpc_status(error, self._domain)
