@@ -79,14 +79,23 @@ async def _serve(
     port_file: Path,
     events_stream: str,
     fresh_accounts: int,
+    port: int,
 ) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         await apply_migrations(connection, MIGRATIONS, scope="risk")
     finally:
         await connection.close()
+    # With a fixed --port, several of these processes share it (SO_REUSEPORT): the kernel spreads connections.
     config = load_service_config(
-        "risk", {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "GRPC_PORT": "0", "METRICS_PORT": "0"}
+        "risk",
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "GRPC_PORT": str(port),
+            "METRICS_PORT": "0",
+            "GRPC_SO_REUSEPORT": "true" if port else "false",
+        },
     )
     verifier = CachedTokenVerifier(
         StaticJwksSource(keys), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
@@ -120,10 +129,19 @@ def main() -> None:
     # Its own stream, so seeded events never reach a real suite's consumers on the same Redis.
     parser.add_argument("--events-stream", required=True)
     parser.add_argument("--fresh-accounts", type=int, default=0, help="size of the SENTINEL debit account pool")
+    parser.add_argument("--port", type=int, default=0, help="a fixed port shared with other processes (reuseport)")
     args = parser.parse_args()
     keys = json.loads(args.jwks_file.read_text(encoding="utf-8"))
     uvloop.run(
-        _serve(args.database_url, args.redis_url, keys, args.port_file, args.events_stream, args.fresh_accounts)
+        _serve(
+            args.database_url,
+            args.redis_url,
+            keys,
+            args.port_file,
+            args.events_stream,
+            args.fresh_accounts,
+            args.port,
+        )
     )
 
 

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,8 @@ SEED_ACCOUNTS = 200
 SEED_EVENTS_PER_ACCOUNT = 10
 SEED_TIMEOUT_S = 60.0
 RECORD_WAIT_S = 10.0
+# Server processes sharing the port (GRPC_SO_REUSEPORT): one Python process serves from one core at most.
+RISK_PROCESSES = int(os.environ.get("BENCH_RISK_PROCESSES", "2"))
 # Counts that must appear in the server's metrics for every call h2load counted.
 _HANDLED = re.compile(r"^wallet_grpc_server_handled_total\{(?P<labels>[^}]*)\} (?P<count>[\d.e+]+)$", re.MULTILINE)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -78,43 +81,51 @@ def run(context: BenchContext) -> list[Figure]:
     work.mkdir(parents=True, exist_ok=True)
     jwks_file = work / "jwks.json"
     jwks_file.write_text(json.dumps([key.public_jwk]), encoding="utf-8")
-    port_file = work / "port"
-    port_file.unlink(missing_ok=True)
     events_stream = f"bench.ledger.v1.events.{uuid.uuid4().hex[:8]}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.risk_server",
-            f"--database-url={database_url}",
-            f"--redis-url={context.redis_url()}",
-            f"--jwks-file={jwks_file}",
-            f"--port-file={port_file}",
-            f"--events-stream={events_stream}",
-            f"--fresh-accounts={SEED_ACCOUNTS}",
-        ],
-        cwd=context.repo_dir,
-        env={**os.environ, "PYTHONPATH": str(context.repo_dir)},
-    )
+    port = _free_port()
+    port_files = [work / f"port-{index}" for index in range(RISK_PROCESSES)]
+    servers: list[subprocess.Popen[bytes]] = []
+    for port_file in port_files:
+        port_file.unlink(missing_ok=True)
+        servers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.risk_server",
+                    f"--database-url={database_url}",
+                    f"--redis-url={context.redis_url()}",
+                    f"--jwks-file={jwks_file}",
+                    f"--port-file={port_file}",
+                    f"--events-stream={events_stream}",
+                    f"--fresh-accounts={SEED_ACCOUNTS}",
+                    f"--port={port}",
+                ],
+                cwd=context.repo_dir,
+                env={**os.environ, "PYTHONPATH": str(context.repo_dir)},
+            )
+        )
     headers = (f"authorization: Bearer {token}",)
     try:
-        port, metrics_port = _wait_for_ports(server, port_file)
+        metrics_ports = [_wait_for_ports(server, file)[1] for server, file in zip(servers, port_files, strict=True)]
         asyncio.run(_seed_windows(context.redis_url(), events_stream, organization_id))
         fresh_body = _fresh_request().SerializeToString()
         throughput = _h2load(h2load, port, fresh_body, headers)
         paced = _h2load(h2load, port, fresh_body, headers, paced=True)
-        fresh_ok = _check_all_ok(metrics_port, [throughput, paced])
+        fresh_ok = _check_all_ok(metrics_ports, [throughput, paced])
         asyncio.run(_check_recorded(database_url, organization_id, fresh_ok))
         replayed_request = _request()
         asyncio.run(_prime(port, token, replayed_request))
         replay = _h2load(h2load, port, replayed_request.SerializeToString(), headers)
-        _check_all_ok(metrics_port, [throughput, paced, replay])
+        _check_all_ok(metrics_ports, [throughput, paced, replay])
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
         asyncio.run(_drop_stream(context.redis_url(), events_stream))
     print(f"  risk: {fresh_ok} fresh Assess calls answered OK, each recorded; {replay.succeeded} replays OK")
     return [
@@ -158,6 +169,13 @@ def _h2load(h2load: Path, port: int, body: bytes, headers: tuple[str, ...], *, p
         headers=headers,
         requests_per_s_per_connection=PACED_RPS_PER_CONNECTION if paced else None,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _fresh_request() -> risk_assessments_pb2.AssessRequest:
@@ -271,10 +289,15 @@ async def _prime(port: int, token: str, request: risk_assessments_pb2.AssessRequ
         await stub.Assess(request, metadata=(("authorization", f"Bearer {token}"),), timeout=CONNECT_TIMEOUT_S)
 
 
-def _check_all_ok(metrics_port: int, results: list[H2loadResult]) -> int:
-    """Checks that every call h2load counted was answered OK; returns the OK count."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=CONNECT_TIMEOUT_S) as response:
-        text = response.read().decode()
+def _check_all_ok(metrics_ports: list[int], results: list[H2loadResult]) -> int:
+    """Checks that every call h2load counted was answered OK (summed over the server processes); returns the OK
+    count."""
+    text = ""
+    for metrics_port in metrics_ports:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{metrics_port}/metrics", timeout=CONNECT_TIMEOUT_S
+        ) as response:
+            text += response.read().decode()
     handled: dict[str, float] = {}
     for match in _HANDLED.finditer(text):
         labels = dict(_LABEL.findall(match.group("labels")))

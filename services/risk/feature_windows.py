@@ -9,7 +9,6 @@ ids and numbers only, never personal data; every key has a TTL.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,10 +23,9 @@ from services.kit.ids import uuid7
 from services.kit.redis_client import KeySpace
 from services.risk import limits
 from services.risk.features import RING_DEVICE, RING_INFLOW, RING_OUTFLOW, WINDOWS, EntityState
+from services.risk.script_batcher import ScriptBatcher
 
 KEYS = KeySpace("risk")
-# Below the kit's pool size (64), leaving connections for the event consumer's blocking read and the rest.
-REDIS_CALLS_IN_FLIGHT_MAX = 48
 
 # KEYS: event, debit account, counterparties, payees, near, device, credit account, senders
 # ARGV: ts_s, amount, payee, debit account, transfer id, near(0/1), has device(0/1), feature ttl, event ttl, day_s,
@@ -190,8 +188,8 @@ class FeatureWindows:
     def __init__(self, redis: Callable[[], redis_asyncio.Redis]) -> None:
         self._redis_source = redis
         self._scripts: dict[str, AsyncScript] = {}
-        # Assess waits here rather than failing when every pooled connection is busy.
-        self._in_flight = asyncio.Semaphore(REDIS_CALLS_IN_FLIGHT_MAX)
+        # Assess's two calls (read, store decision) from concurrent requests share pipelines.
+        self._batcher = ScriptBatcher(redis)
 
     @property
     def _redis(self) -> redis_asyncio.Redis:
@@ -252,20 +250,23 @@ class FeatureWindows:
     ) -> HotRead:
         """Everything Assess needs from Redis, in one round trip (one Lua script; reads only)."""
         since = int(now_s) - limits.DAY_S
-        async with self._in_flight, _unavailable_on_redis_errors():
-            reply = await self._script(_READ_FOR_ASSESS)(
-                keys=[
-                    _account_key(organization_id, account_id),
+        account_key = _account_key(organization_id, account_id)
+        async with _unavailable_on_redis_errors():
+            reply = await self._batcher.call(
+                self._script(_READ_FOR_ASSESS),
+                [
+                    account_key,
                     KEYS.key("d", organization_id, device_id or "none"),
-                    _account_key(organization_id, account_id, "cp"),
-                    _account_key(organization_id, account_id, "snd"),
-                    _account_key(organization_id, account_id, "near"),
-                    _account_key(organization_id, account_id, "payees"),
+                    # The same keys as _account_key(..., suffix), built once per call (this is the hot path).
+                    f"{account_key}:cp",
+                    f"{account_key}:snd",
+                    f"{account_key}:near",
+                    f"{account_key}:payees",
                     rules_version_key(organization_id),
                     lists_version_key(organization_id),
                     decision_key(organization_id, assessment_id or "none"),
                 ],
-                args=[since, payee_id or "none"],
+                [since, payee_id or "none"],
             )
         account, device, counterparties, senders, near, payee_known, rules_v, lists_v, stored = reply
         state = EntityState(
@@ -286,10 +287,11 @@ class FeatureWindows:
     async def store_decision(self, organization_id: str, assessment_id: str, body: dict[str, Any]) -> StoredDecision:
         """Keeps the first decision for an assessment id; returns the one that won (ours or a concurrent twin's)."""
         encoded = json.dumps(body, separators=(",", ":"))
-        async with self._in_flight, _unavailable_on_redis_errors():
-            stored = await self._script(_STORE_DECISION)(
-                keys=[decision_key(organization_id, assessment_id)],
-                args=[encoded, limits.ASSESSMENT_IDEMPOTENCY_TTL_S],
+        async with _unavailable_on_redis_errors():
+            stored = await self._batcher.call(
+                self._script(_STORE_DECISION),
+                [decision_key(organization_id, assessment_id)],
+                [encoded, limits.ASSESSMENT_IDEMPOTENCY_TTL_S],
             )
         return StoredDecision(json.loads(stored))
 
