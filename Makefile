@@ -11,13 +11,14 @@ GOOGLEAPIS = $$($(PY) -c 'import google.api.annotations_pb2 as m, os; print(os.p
 GRPC_TOOLS_PROTO = $$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 BENCH ?= all
 
-.PHONY: help venv proto run test test-unit test-integration test-e2e lint fmt bench clean buf-lint
+.PHONY: help venv proto run test test-unit test-integration test-e2e soak lint fmt bench clean buf-lint
 
 help:
 	@echo "make run    start the whole suite (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test   run the whole test suite against real Postgres and Redis"
 	@echo "make lint   ruff, mypy --strict, buf lint"
 	@echo "make bench  benchmarks -> bench/results/latest.json (BENCH=<section> for one)"
+	@echo "make soak   the reliability tests at soak strength (longer, still bounded)"
 
 # The virtualenv is (re)built whenever the lock file is newer than the last install.
 $(STAMP): requirements.lock
@@ -50,6 +51,13 @@ test-integration: $(GEN_STAMP)
 
 test-e2e: $(GEN_STAMP)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The reliability tests at soak strength (bounded: about 10 minutes here): more crashes, fuzz cases and steps.
+SOAK_TESTS := tests/integration/reliability tests/integration/ledger/test_concurrency_stateful.py \
+	tests/integration/auth/test_hostile_input.py tests/integration/ledger/test_hostile_input.py \
+	tests/integration/contacts/test_hostile_input.py tests/integration/risk/test_hostile_input.py
+soak: $(GEN_STAMP)
+	WALLET_SOAK=1 $(PY) -m pytest $(SOAK_TESTS) $(PYTEST_ARGS)
 
 lint: $(GEN_STAMP) buf-lint
 	$(VENV)/bin/ruff check .

@@ -11,9 +11,10 @@ from services.kit.policy import PLATFORM_ONLY_PERMISSIONS
 from tests.support.authorization_matrix import Minter, claims_for
 from tests.support.proto_fuzz import hostile_payloads
 from tests.support.raw_calls import bearer, call_raw, declared_methods
+from tests.support.soak import scaled
 
-# `make test` sends 12 payloads per method; a soak run sets FUZZ_CASES_PER_METHOD (and FUZZ_SEED for new inputs).
-CASES_PER_METHOD = int(os.environ.get("FUZZ_CASES_PER_METHOD", "12"))
+# `make test` sends 12 payloads per method, `make soak` 150; FUZZ_CASES_PER_METHOD and FUZZ_SEED override.
+CASES_PER_METHOD = int(os.environ.get("FUZZ_CASES_PER_METHOD", str(scaled(12, 150))))
 DEFAULT_SEED = int(os.environ.get("FUZZ_SEED", "12"))
 NEVER = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED})
 

@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from services.kit.status import ErrorDetails
 from tests.integration.ledger.conftest import LedgerHarness
+from tests.support.soak import scaled
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2 as accounts_pb
 from wallet.ledger.v1 import ledger_fx_pb2 as fx_pb
@@ -262,8 +263,8 @@ def make_machine(ledger: LedgerHarness, loop: asyncio.AbstractEventLoop) -> type
 async def test_concurrent_clients_keep_the_books_exact(ledger: LedgerHarness) -> None:
     machine = make_machine(ledger, asyncio.get_running_loop())
     machine.TestCase.settings = settings(
-        max_examples=5,
-        stateful_step_count=10,
+        max_examples=scaled(5, 60),
+        stateful_step_count=scaled(10, 25),
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,

@@ -21,12 +21,13 @@ from tests.integration.reliability.transfer_load import (
     retrying_client,
     stream_tail,
 )
+from tests.support.soak import scaled
 
 pytestmark = pytest.mark.integration
 
-KILLS = 3
+KILLS = scaled(3, 12)
 CLIENTS = 8
-TRANSFERS_PER_CLIENT = 30
+TRANSFERS_PER_CLIENT = scaled(30, 150)
 
 
 async def _killer(ledger: Ledger, load: asyncio.Future[object], seed: int) -> int:
