@@ -205,10 +205,16 @@ def parse_phone_number(
     except phonenumbers.NumberParseException:
         violations.append(FieldViolation(field, "cannot be parsed as a phone number (give a region_hint?)"))
         return None
-    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+    # is_valid_number(n) is is_valid_number_for_region(n, region_code_for_number(n)): finding the region once saves
+    # the second lookup (for +1 numbers that lookup tries every NANP region, ~40 µs).
+    region = phonenumbers.region_code_for_number(parsed)
+    if (
+        region is None
+        or not phonenumbers.is_possible_number(parsed)
+        or not phonenumbers.is_valid_number_for_region(parsed, region)
+    ):
         violations.append(FieldViolation(field, "is not a valid phone number for its region"))
         return None
-    region = phonenumbers.region_code_for_number(parsed) or ""
     return PhoneNumber(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
         region_code=region,
