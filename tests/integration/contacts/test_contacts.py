@@ -75,13 +75,22 @@ async def test_store_is_idempotent_by_contact_id(vault: Vault) -> None:
 
 async def test_invalid_input_names_every_field_and_writes_nothing(vault: Vault) -> None:
     customer = str(uuid.uuid4())
-    bad = pb.StoreContactRequest(contact_id="nope", phone_number="12", region_hint="CN", purposes=[99])
+    # PURPOSE_UNSPECIFIED (0) is declared, so it reaches the vault, which refuses it as not on the fixed list.
+    bad = pb.StoreContactRequest(
+        contact_id="nope", phone_number="12", region_hint="CN", purposes=[pb.PURPOSE_UNSPECIFIED]
+    )
     details = await error_of(vault.stub.StoreContact(bad, metadata=vault.customer(customer)))
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "PHONE_NUMBER_INVALID"
     fields = {violation.field for violation in details.field_violations}
     assert {"contact_id", "phone_number", "purposes[0]", "consent_reference", "retention"} <= fields
     assert "12" not in details.message
+    # An undeclared enum number never reaches the vault: the kit's request checks refuse it, naming the field.
+    undeclared = await error_of(
+        vault.stub.StoreContact(store_request(purposes=[99]), metadata=vault.customer(customer))
+    )
+    assert undeclared.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert any(violation.field.startswith("purposes") for violation in undeclared.field_violations)
     listed = await vault.stub.ListContacts(pb.ListContactsRequest(), metadata=vault.customer(customer))
     assert list(listed.contacts) == []
 
