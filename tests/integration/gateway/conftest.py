@@ -3,14 +3,15 @@ tracing) that serves a test LedgerService (GetAccount, CreateTransfer, ListTrans
 AuthService (GetJwks serves the key that signs the tests' tokens, so the gateway's verifier uses the real
 ``AuthServiceJwksSource``). The gateway runs for real: uvicorn and its gRPC pass-through, both on port 0.
 
-The flows against the real services (sign-up, login with MFA, transfers) belong to a later session, once auth and
-ledger are built.
+``real_stack`` puts a gateway in front of the real auth, ledger, contacts and risk services instead
+(``tests/integration/services_stack.py``), for the flows and the fuzzing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.kit.errors import FieldViolation, NotFound, ResourceExhausted, inv
 from services.kit.grpc_server import Registration, Runtime, WalletServer
 from services.kit.request_context import current_principal
 from services.kit.testing import SigningKey, config_for_tests, start_test_server, static_verifier
+from tests.integration.services_stack import ServicesStack, start_services, stop_services
 from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2_grpc
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
 
@@ -152,11 +154,86 @@ class HttpServer:
             await self._task
 
 
-def gateway_environ(upstream_addr: str, redis_url: str, **overrides: str) -> dict[str, str]:
-    environ = {f"{name}_ADDR": upstream_addr for name in ("AUTH", "LEDGER", "CONTACTS", "RISK")}
+def gateway_environ(upstream_addr: str | Mapping[str, str], redis_url: str, **overrides: str) -> dict[str, str]:
+    """The gateway's environment: one address for every upstream, or one per service (``{"ledger": addr}``)."""
+    if isinstance(upstream_addr, str):
+        environ = {f"{name}_ADDR": upstream_addr for name in ("AUTH", "LEDGER", "CONTACTS", "RISK")}
+    else:
+        environ = {f"{name.upper()}_ADDR": address for name, address in upstream_addr.items()}
     environ.update(REDIS_URL=redis_url, GATEWAY_RATE_LIMIT_KEY="test-rate-limit-key", JWKS_REFRESH_MIN_INTERVAL_S="0")
     environ.update(overrides)
     return environ
+
+
+@dataclass
+class RunningGateway:
+    """A real gateway: uvicorn and the gRPC pass-through, both on port 0, in the test's event loop."""
+
+    runtime: GatewayRuntime
+    http_url: str
+    grpc_port: int
+    http_server: HttpServer
+    grpc_server: grpc.aio.Server
+
+    async def stop(self) -> None:
+        await self.http_server.stop()
+        await self.grpc_server.stop(1.0)
+        await self.runtime.close()
+
+
+async def start_gateway(environ: Mapping[str, str]) -> RunningGateway:
+    runtime = build_runtime(load_gateway_config(dict(environ)))
+    http = HttpServer(create_app(runtime))
+    grpc_server, grpc_port = await start_grpc_server(runtime, "127.0.0.1", 0)
+    return RunningGateway(runtime, await http.start(), grpc_port, http, grpc_server)
+
+
+@dataclass
+class RealStack:
+    """The gateway in front of the real services."""
+
+    services: ServicesStack
+    gateway: RunningGateway
+    redis_url: str
+
+    @property
+    def http_url(self) -> str:
+        return self.gateway.http_url
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.gateway.grpc_port}"
+
+    def environ(self, **overrides: str) -> dict[str, str]:
+        """The environment of another gateway in front of the same services (own limits, own bucket key)."""
+        return gateway_environ(
+            self.services.addresses, self.redis_url, GATEWAY_RATE_LIMIT_KEY=os.urandom(8).hex(), **overrides
+        )
+
+
+@pytest.fixture(scope="package")
+async def real_stack(
+    postgres_server_url: str, redis_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RealStack]:
+    services = await start_services(postgres_server_url, redis_server_url, tmp_path_factory.mktemp("services"))
+    try:
+        # Limits high enough for the flows; a test of the limits starts a gateway of its own.
+        environ = gateway_environ(
+            services.addresses,
+            redis_server_url,
+            GATEWAY_RATE_LIMIT_KEY=os.urandom(8).hex(),
+            GATEWAY_RATE_PER_IP_PER_S="100000",
+            GATEWAY_BURST_PER_IP="100000",
+            GATEWAY_RATE_PER_SUBJECT_PER_S="100000",
+            GATEWAY_BURST_PER_SUBJECT="100000",
+        )
+        gateway = await start_gateway(environ)
+        try:
+            yield RealStack(services, gateway, redis_server_url)
+        finally:
+            await gateway.stop()
+    finally:
+        await stop_services(services, postgres_server_url)
 
 
 @pytest.fixture(scope="module")
