@@ -1,7 +1,6 @@
 """The gateway's ASGI application: the transcoded API, health, OpenAPI and the docs page.
 
 Routes other than the fixed ones below come from the descriptors (``gateway.catalog``); nothing is hand-written.
-Middleware, outermost first: OpenTelemetry (continues ``traceparent``), security headers, CORS when configured.
 """
 
 from __future__ import annotations
@@ -10,15 +9,14 @@ import asyncio
 from http import HTTPStatus
 from pathlib import Path
 
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.catalog import HTTP_VERBS
 from gateway.http_api import HttpApi, current_trace_id
@@ -26,8 +24,12 @@ from gateway.openapi import OpenApiDocument
 from gateway.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 from gateway.runtime import GatewayRuntime
 from gateway.security_headers import SecurityHeadersMiddleware
+from gateway.tracing import HttpTracingMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_PREFIX = "/static/"
+# Served by the Starlette application; every other path is the transcoded API.
+FIXED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 # Headers a browser client may send and read across origins (web views).
 CORS_REQUEST_HEADERS = (
     "authorization",
@@ -86,7 +88,28 @@ async def docs(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "docs.html", media_type="text/html")
 
 
-def create_app(runtime: GatewayRuntime, openapi: OpenApiDocument | None = None) -> Starlette:
+class ApiFirst:
+    """Sends every request outside the fixed paths straight to the transcoding handler, without Starlette's router
+    and its exception middleware: ``HttpApi.handle`` answers every failure itself, and this path is every API call
+    (Starlette's layers were about a tenth of the gateway's CPU per call, measured). The fixed paths — health,
+    OpenAPI, the docs page and its assets — keep the Starlette application."""
+
+    def __init__(self, api: HttpApi, fixed: ASGIApp) -> None:
+        self._api = api
+        self._fixed = fixed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path in FIXED_PATHS or path.startswith(STATIC_PREFIX):
+            await self._fixed(scope, receive, send)
+            return
+        response = await self._api.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def create_app(runtime: GatewayRuntime, openapi: OpenApiDocument | None = None) -> ASGIApp:
+    """The ASGI application, outermost first: the server span (``gateway.tracing``, continues ``traceparent``),
+    security headers, CORS when configured, then ``ApiFirst``."""
     api = HttpApi(runtime)
     verbs = [verb.upper() for verb in HTTP_VERBS]
     routes = [
@@ -94,22 +117,17 @@ def create_app(runtime: GatewayRuntime, openapi: OpenApiDocument | None = None) 
         _readyz(runtime),
         _openapi(openapi or OpenApiDocument(list(runtime.methods.values()))),
         Route("/docs", docs, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        Route("/{path:path}", api.handle, methods=verbs),
+        Mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    middleware = [
-        Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"]),
-        Middleware(SecurityHeadersMiddleware),
-    ]
+    fixed = Starlette(routes=routes, exception_handlers={HTTPException: routing_problem})
+    app: ASGIApp = ApiFirst(api, fixed)
     if runtime.config.cors_allowed_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(runtime.config.cors_allowed_origins),
-                allow_methods=verbs,
-                allow_headers=list(CORS_REQUEST_HEADERS),
-                expose_headers=list(CORS_EXPOSED_HEADERS),
-                max_age=600,
-            )
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(runtime.config.cors_allowed_origins),
+            allow_methods=verbs,
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
+            max_age=600,
         )
-    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: routing_problem})
+    return HttpTracingMiddleware(SecurityHeadersMiddleware(app))

@@ -2,7 +2,7 @@
 
 A generic handler (identity serializers: the gateway never decodes what it forwards) with the same edge as HTTP:
 bearer token verified unless the method is anonymous, rate limits, the client's deadline (capped), the request id and
-the trace context (OpenTelemetry's interceptors extract it here and inject it upstream). The upstream's status,
+the trace context (OpenTelemetry's server interceptor continues it here; ``traceparent`` carries it upstream). The upstream's status,
 message and rich error details (``grpc-status-details-bin``) go back to the client unchanged.
 
 Methods that are not public — internal ones such as ``RiskService/Assess`` and anything unknown — are answered
@@ -24,6 +24,7 @@ from gateway.admission import request_id_from
 from gateway.catalog import PublicMethod
 from gateway.http_api import FORWARDED_FOR_METADATA
 from gateway.runtime import GatewayRuntime
+from gateway.upstreams import trace_metadata
 from services.kit.errors import WalletError
 from services.kit.grpc_server import MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES
 from services.kit.status import STATUS_DETAILS_KEY, internal_rpc_status, to_rpc_status
@@ -80,7 +81,7 @@ class PassThrough(grpc.GenericRpcHandler):
                     client_ip=client_ip,
                     requested_timeout_s=context.time_remaining(),
                 )
-                metadata: list[tuple[str, str]] = [(REQUEST_ID_METADATA, request_id)]
+                metadata: list[tuple[str, str]] = [(REQUEST_ID_METADATA, request_id), *trace_metadata()]
                 if "authorization" in headers:
                     metadata.append(("authorization", headers["authorization"]))
                 if client_ip is not None:

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import Descriptor
 from opentelemetry import trace
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway import metrics
@@ -23,6 +23,7 @@ from gateway.problems import PROBLEM_CONTENT_TYPE, details_of_wallet_error, prob
 from gateway.router import RouteMatch
 from gateway.runtime import GatewayRuntime
 from gateway.transcode import build_request, idempotency_field, parse_json_body, render_response, set_string_path
+from gateway.upstreams import trace_metadata
 from services.kit.errors import InvalidArgument, NotFound, WalletError
 from services.kit.status import ErrorDetails
 from services.kit.telemetry import current_traceparent
@@ -33,6 +34,8 @@ JSON_CONTENT_TYPE = "application/json"
 IDEMPOTENCY_HEADER = "idempotency-key"
 # Forwarded so services that care about the source (risk, auth's brute-force guard) see the client's address.
 FORWARDED_FOR_METADATA = "x-forwarded-for"
+# nginx's "client closed request": counted in the metrics, never seen by the client.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class PayloadTooLarge(InvalidArgument):
@@ -92,6 +95,10 @@ class HttpApi:
             return self._problem(details_of_wallet_error(error), None, http_status=status)
         except grpc.aio.AioRpcError as error:
             return self._problem(ErrorDetails.from_rpc_error(error), request_message)
+        except ClientDisconnect:
+            # The client went away while sending its body: nobody reads an answer; not a gateway error.
+            log.debug("client disconnected before its request body was read")
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:
             # A gateway bug: logged (through the redaction filter) with its trace id, never shown to the client.
             log.exception("unhandled error in the HTTP gateway")
@@ -133,7 +140,7 @@ class HttpApi:
         target = idempotency_field(method, binding)
         if idempotency_key is not None and target is not None:
             set_string_path(message, target, idempotency_key, source="Idempotency-Key header")
-        metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+        metadata: list[tuple[str, str]] = [("x-request-id", request_id), *trace_metadata()]
         if "authorization" in headers:
             metadata.append(("authorization", headers["authorization"]))
         if request.client is not None:

@@ -15,6 +15,7 @@ from gateway.rate_limit import Limit, RateLimiter, create_rate_limit_redis
 from gateway.router import Router
 from gateway.upstreams import Upstreams
 from services.kit.jwks import AuthServiceJwksSource
+from services.kit.token_cache import CachedTokenVerifier
 from services.kit.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def build_runtime(
     """``verifier`` defaults to one fed by auth's JWKS; ``redis`` to a client for ``REDIS_URL`` (none: no limits)."""
     methods = public_methods()
     if verifier is None:
-        verifier = TokenVerifier(
+        # Mobile clients send the same access token call after call: remember verified ones briefly, as the services
+        # do (services/kit/token_cache.py), instead of checking the Ed25519 signature every time.
+        verifier = CachedTokenVerifier(
             AuthServiceJwksSource(config.upstreams["auth"]),
             audience=config.jwt_audience,
             issuer=config.jwt_issuer,

@@ -1,4 +1,8 @@
-"""One gRPC channel per upstream service, with the kit's tracing interceptors, and cached callables per method.
+"""One gRPC channel per upstream service and cached callables per method.
+
+The channels have no client interceptors: OpenTelemetry's client interceptor makes a second span per call that only
+repeats the door's own span (about 6 % of the gateway's CPU per call, measured). Each door instead sends the current
+span's ``traceparent`` (``trace_metadata``), so the services' spans are children of the gateway's span.
 
 Two flavours of callable per public method: typed (proto messages, for HTTP transcoding) and raw (bytes in, bytes
 out, for the gRPC pass-through, which never decodes what it forwards).
@@ -13,11 +17,17 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.catalog import PublicMethod
-from services.kit.telemetry import client_interceptors
+from services.kit.telemetry import current_traceparent
 
 # Large enough for a 1,000-transfer batch response, as the services' own limit.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 HEALTH_CHECK_TIMEOUT_S = 1.0
+
+
+def trace_metadata() -> tuple[tuple[str, str], ...]:
+    """The current span's W3C trace context as gRPC metadata (empty outside a span)."""
+    traceparent = current_traceparent()
+    return (("traceparent", traceparent),) if traceparent else ()
 
 
 class Upstreams:
@@ -28,8 +38,7 @@ class Upstreams:
         ]
         self.addresses = dict(addresses)
         self._channels: dict[str, grpc.aio.Channel] = {
-            name: grpc.aio.insecure_channel(address, options=options, interceptors=client_interceptors())
-            for name, address in addresses.items()
+            name: grpc.aio.insecure_channel(address, options=options) for name, address in addresses.items()
         }
         self._typed: dict[str, Any] = {}
         self._raw: dict[str, Any] = {}

@@ -19,7 +19,7 @@ import grpc
 import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.config import load_gateway_config
@@ -134,7 +134,7 @@ class Stack:
 class HttpServer:
     """uvicorn serving an app on a free port inside the test's event loop."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -171,3 +171,34 @@ async def test_wrong_verb_is_405_with_allow(client: httpx.AsyncClient) -> None:
     assert response.headers["allow"] == "GET, POST"
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 405
+
+
+async def test_client_gone_before_its_body_is_not_an_error(
+    runtime: GatewayRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that disconnects while sending its body (load generators at the end of a run, flaky mobile links)
+    gets no answer and leaves no ERROR in the log."""
+    sent: list[dict[str, object]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/transfers",
+        "raw_path": b"/v1/transfers",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {KEY.mint()}".encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await create_app(runtime)(scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
