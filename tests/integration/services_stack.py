@@ -1,6 +1,8 @@
 """The real auth, ledger, contacts and risk services in this test process, each on port 0 with its own fresh,
 migrated database and the session's Redis, wired as in production: auth signs tokens with its own keys, and the
-others verify them with the kit's ``AuthServiceJwksSource`` pointed at that auth.
+others verify them with the kit's ``AuthServiceJwksSource`` pointed at that auth. As ``make run`` does, the ledger
+and risk get platform clients from auth's bootstrap (the ledger's for PayByPhone's ResolvePhone in contacts, risk's
+for resolving reviews in the ledger) and ask auth for their service tokens.
 
 For tests that cross services (the gateway's flows and fuzzing). Each service's own suites keep their
 single-service fixtures; this module reuses auth's start-up helper and contacts' key set-up instead of copying them,
@@ -20,28 +22,23 @@ import asyncpg
 
 from bench.databases import fresh_service_database
 from devstack.databases import with_database
+from services.auth.bootstrap import bootstrap_platform_client
 from services.contacts.config import load_contacts_config
 from services.contacts.server import ContactsApp
-from services.kit.errors import Unavailable
 from services.kit.grpc_server import Registration, Runtime, WalletServer
 from services.kit.jwks import AuthServiceJwksSource
+from services.kit.service_tokens import ClientCredentialsTokens, ServiceClient
 from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER, config_for_tests, start_test_server
 from services.kit.tokens import TokenVerifier
 from services.ledger.app import LedgerApp
+from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
 from services.ledger.server import registrations_for as ledger_registrations
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig
-from services.risk.ledger_client import GrpcLedgerReviews
+from services.risk.ledger_client import LEDGER_REVIEW_SCOPE, GrpcLedgerReviews
 from services.risk.server import registrations_for as risk_registrations
 from tests.integration.auth.conftest import RunningAuth, auth_env, start_auth
 from tests.integration.contacts.conftest import vault_environ
-
-
-class NoServiceTokens:
-    """Risk's token source for its calls to the ledger (resolving reviews), which these tests never make."""
-
-    async def token_for(self, organization_id: str) -> str:
-        raise Unavailable("risk has no service account in this test stack")
 
 
 @dataclass
@@ -78,17 +75,17 @@ async def _database(postgres_server_url: str, service: str, names: list[str]) ->
     return url
 
 
+async def platform_tokens(auth: RunningAuth, name: str, *scopes: str) -> ClientCredentialsTokens:
+    """A platform client created the way ``make run`` creates it, and the token source a service builds from it."""
+    client_id, client_secret, _ = await bootstrap_platform_client(auth.app.store, name, scopes)
+    return ClientCredentialsTokens(auth.address, ServiceClient(client_id, client_secret, tuple(scopes)))
+
+
 async def start_services(postgres_server_url: str, redis_url: str, run_dir: Path) -> ServicesStack:
     """Starts auth, then the others trusting it; the caller stops them with ``stop_services``."""
     names: list[str] = []
     auth = await start_auth(await _database(postgres_server_url, "auth", names), redis_url, auth_env())
     verifier = auth_backed_verifier(auth.address)
-
-    def build_ledger(runtime: Runtime) -> Sequence[Registration]:
-        return ledger_registrations(LedgerApp(runtime))
-
-    ledger_url = await _database(postgres_server_url, "ledger", names)
-    ledger = await start_test_server(config_for_tests("ledger", ledger_url, redis_url), build_ledger, verifier)
     contacts_url = await _database(postgres_server_url, "contacts", names)
     contacts_app = ContactsApp(load_contacts_config(run_dir, vault_environ(run_dir)))
     contacts = await start_test_server(
@@ -96,12 +93,22 @@ async def start_services(postgres_server_url: str, redis_url: str, run_dir: Path
         contacts_app.build,
         verifier,
     )
+    directory = GrpcPayeeDirectory(
+        f"127.0.0.1:{contacts.port}", await platform_tokens(auth, "ledger", DIRECTORY_SCOPE)
+    )
+
+    def build_ledger(runtime: Runtime) -> Sequence[Registration]:
+        return ledger_registrations(LedgerApp(runtime, directory=directory))
+
+    ledger_url = await _database(postgres_server_url, "ledger", names)
+    ledger = await start_test_server(config_for_tests("ledger", ledger_url, redis_url), build_ledger, verifier)
     suffix = uuid.uuid4().hex[:8]
     risk_config = RiskConfig(ledger_events_stream=f"test.ledger.events.{suffix}", consumer_group=f"risk-{suffix}")
+    reviews = GrpcLedgerReviews(f"127.0.0.1:{ledger.port}", await platform_tokens(auth, "risk", LEDGER_REVIEW_SCOPE))
     risk_apps: list[RiskApp] = []
 
     def build_risk(runtime: Runtime) -> Sequence[Registration]:
-        app = RiskApp(runtime, risk_config, GrpcLedgerReviews(f"127.0.0.1:{ledger.port}", NoServiceTokens()))
+        app = RiskApp(runtime, risk_config, reviews)
         risk_apps.append(app)
         registrations: Any = risk_registrations(app)(runtime)
         return list(registrations)
