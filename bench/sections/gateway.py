@@ -70,9 +70,12 @@ def jwks() -> int:
     from services.kit.grpc_server import Registration, Runtime, WalletServer
     from services.kit.logs import setup_logging
     from services.kit.tokens import StaticJwksSource, TokenVerifier
-    from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2_grpc
+
+    # auth_service_pb2 holds the service descriptor whose method policies the kit's interceptor reads.
+    from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2, auth_service_pb2_grpc
 
     jwk: dict[str, Any] = json.loads(os.environ["BENCH_GATEWAY_JWK"])
+    assert auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"]
 
     class Jwks(auth_service_pb2_grpc.AuthServiceServicer):
         async def GetJwks(self, request: auth_keys_pb2.GetJwksRequest, context: Any) -> auth_keys_pb2.GetJwksResponse:
