@@ -73,8 +73,7 @@ class AuthApplication:
         )
 
     def registrations(self) -> list[Registration]:
-        # The typed stubs declare every RPC abstract; the unbuilt ones (devices, passkeys) are inherited on purpose.
-        servicer = AuthServer(self.core, self.verifier)  # type: ignore[abstract]
+        servicer = AuthServer(self.core, self.verifier)
         return [Registration(SERVICE_NAME, auth_service_pb2_grpc.add_AuthServiceServicer_to_server, servicer)]
 
     def background_jobs(self) -> Sequence[BackgroundJob]:

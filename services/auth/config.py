@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from services.auth import limits
 from services.kit.config import ConfigError, Env
 
+# `make run`'s gateway serves http://localhost:8080; production sets its own domain and app origins.
+WEBAUTHN_RP_ID_DEFAULT = "localhost"
+WEBAUTHN_RP_NAME_DEFAULT = "Wallet"
+WEBAUTHN_ORIGINS_DEFAULT = "http://localhost:8080"
+
 MASTER_KEY_BYTES = 32
 
 
@@ -32,6 +37,10 @@ class AuthSettings:
     # nobody configured).
     trusted_client_ip_header: str | None
     service_account_secret_overlap_s: int
+    # WebAuthn relying party: the passkeys' scope (a registrable domain) and the origins allowed to run ceremonies.
+    webauthn_rp_id: str
+    webauthn_rp_name: str
+    webauthn_origins: tuple[str, ...]
 
 
 def decode_master_key(value: str, name: str) -> bytes:
@@ -86,4 +95,19 @@ def load_auth_settings(environ: Mapping[str, str] | None = None) -> AuthSettings
         service_account_secret_overlap_s=env.integer(
             "AUTH_SERVICE_ACCOUNT_SECRET_OVERLAP_S", limits.SERVICE_ACCOUNT_SECRET_OVERLAP_S
         ),
+        webauthn_rp_id=env.string("AUTH_WEBAUTHN_RP_ID", WEBAUTHN_RP_ID_DEFAULT),
+        webauthn_rp_name=env.string("AUTH_WEBAUTHN_RP_NAME", WEBAUTHN_RP_NAME_DEFAULT),
+        webauthn_origins=_origins(env.string("AUTH_WEBAUTHN_ORIGINS", WEBAUTHN_ORIGINS_DEFAULT)),
     )
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        if not origin.startswith(("https://", "http://localhost", "android:apk-key-hash:")):
+            raise ConfigError(
+                f"AUTH_WEBAUTHN_ORIGINS: {origin!r} must be https (http only for localhost) or an Android app origin"
+            )
+    if not origins:
+        raise ConfigError("AUTH_WEBAUTHN_ORIGINS: at least one origin is required")
+    return origins

@@ -63,6 +63,13 @@ DEVICE_CHALLENGE_NONCE_BYTES = 32
 DEVICE_CHALLENGE_TTL_S = 60
 # A device step-up approves one operation, so its token lives only as long as the call needs.
 DEVICE_STEP_UP_TOKEN_TTL_S = 120
+# Passkeys (issue 13).
+PASSKEYS_PER_PRINCIPAL_MAX = 20
+PASSKEY_CEREMONY_TTL_S = 300
+PASSKEY_CHALLENGE_BYTES = 32
+# WebAuthn credential ids are at most 1023 bytes: 1364 base64url characters.
+PASSKEY_CREDENTIAL_ID_LENGTH_MAX = 1364
+PASSKEY_CREDENTIAL_JSON_LENGTH_MAX = 16_384
 # How often a replica re-reads which signing key is active (another replica may have rotated).
 ACTIVE_KEY_CACHE_S = 5.0
 

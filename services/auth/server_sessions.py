@@ -8,6 +8,7 @@ from services.auth import (
     service_credentials,
     service_keys,
     service_login,
+    service_passkeys,
     service_sessions,
     wire,
 )
@@ -84,12 +85,17 @@ class SessionHandlers(HandlerBase):
         return sessions_pb.LogoutResponse(revoked_session_count=count)
 
     async def StepUp(self, request: sessions_pb.StepUpRequest, context: Context) -> sessions_pb.StepUpResponse:
-        token = await service_sessions.step_up(
-            self._core,
-            totp_code=request.totp_code,
-            has_passkey=request.HasField("passkey"),
-            source=self._source(context),
-        )
+        if request.HasField("passkey"):
+            token = await service_passkeys.step_up_with_passkey(
+                self._core,
+                ceremony_id=request.passkey.passkey_challenge_id,
+                credential_json=request.passkey.credential_json,
+                source=self._source(context),
+            )
+        else:
+            token = await service_sessions.step_up(
+                self._core, totp_code=request.totp_code, source=self._source(context)
+            )
         return sessions_pb.StepUpResponse(step_up=wire.step_up_token(token))
 
     async def GetCurrentPrincipal(

@@ -75,7 +75,7 @@ async def login(
     await core.guard.clear(keys.account)
     enrolment_only = organization.policy.mfa_required
     async with core.store.transaction() as tx:
-        new_device = await _is_new_device(tx, principal, source)
+        new_device = await is_new_device(tx, principal, source)
         tokens = await core.open_session(
             tx,
             principal,
@@ -84,7 +84,7 @@ async def login(
             session_lifetime_s=organization.policy.session_max_lifetime_s,
             enrolment_only=enrolment_only,
         )
-        await _succeeded(core, tx, principal, tokens, (domain.AMR_PASSWORD,), source, new_device=new_device)
+        await record_sign_in(core, tx, principal, tokens, (domain.AMR_PASSWORD,), source, new_device=new_device)
     outcome = LoginOutcome.MFA_ENROLMENT_REQUIRED if enrolment_only else LoginOutcome.AUTHENTICATED
     return LoginResult(outcome, tokens=tokens)
 
@@ -107,11 +107,11 @@ async def _challenge(core: AuthCore, principal: Principal, source: Source) -> Mf
     return challenge
 
 
-async def _is_new_device(tx: AuthTransaction, principal: Principal, source: Source) -> bool:
+async def is_new_device(tx: AuthTransaction, principal: Principal, source: Source) -> bool:
     return source.device_id != "" and not await tx.device_seen(principal.principal_id, source.device_id)
 
 
-async def _succeeded(
+async def record_sign_in(
     core: AuthCore,
     tx: AuthTransaction,
     principal: Principal,
@@ -316,7 +316,7 @@ async def verify_mfa(
             await tx.finish_challenge(mfa_challenge_id, now_s)
             amr = (domain.AMR_PASSWORD, domain.AMR_OTP)
             session_source = Source(challenge.source_ip, challenge.user_agent, challenge.device_id)
-            new_device = await _is_new_device(tx, principal, session_source)
+            new_device = await is_new_device(tx, principal, session_source)
             tokens = await core.open_session(
                 tx,
                 principal,
@@ -325,7 +325,7 @@ async def verify_mfa(
                 session_lifetime_s=organization.policy.session_max_lifetime_s,
                 enrolment_only=False,
             )
-            await _succeeded(core, tx, principal, tokens, amr, session_source, new_device=new_device)
+            await record_sign_in(core, tx, principal, tokens, amr, session_source, new_device=new_device)
             left = await tx.recovery_codes_left(principal.principal_id)
         else:
             await tx.fail_challenge(mfa_challenge_id)

@@ -12,7 +12,7 @@ from services.auth.domain_records import Session, Source
 from services.auth.sealing import sha256
 from services.auth.service import AuthTransaction
 from services.auth.service_login import count_failure, verify_second_factor
-from services.kit.errors import FailedPrecondition, FieldViolation, NotImplementedYet, Unauthenticated
+from services.kit.errors import FailedPrecondition, FieldViolation, Unauthenticated
 from services.kit.ids import parse_uuid
 from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import PRINCIPAL_KIND_SERVICE
@@ -138,10 +138,9 @@ async def logout(core: AuthCore, *, all_sessions: bool) -> int:
         return int(revoked)
 
 
-async def step_up(core: AuthCore, *, totp_code: str, has_passkey: bool, source: Source) -> AccessToken:
+async def step_up(core: AuthCore, *, totp_code: str, source: Source) -> AccessToken:
+    """StepUp with a TOTP code (a passkey factor goes to service_passkeys.step_up_with_passkey)."""
     me = caller()
-    if has_passkey:
-        raise NotImplementedYet("passkey step-up is not built yet (issue 13)")
     if totp_code == "":
         domain.raise_if([FieldViolation("totp_code", "is required")])
     if me.kind == PRINCIPAL_KIND_SERVICE:

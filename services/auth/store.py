@@ -1,7 +1,7 @@
 """The only place with SQL: asyncpg queries behind ``AuthStore.transaction()``.
 
 ``AuthTx`` is one transaction; its queries are grouped by concept in the ``store_*`` modules (identity, sessions,
-keys, audit, guards, devices) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
+keys, audit, guards, devices, passkeys) and mixed in here. Rows map to domain types at this boundary; unique violations become domain errors.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from services.auth.store_devices import DeviceQueries
 from services.auth.store_guards import GuardQueries
 from services.auth.store_identity import IdentityQueries
 from services.auth.store_keys import KeyQueries
+from services.auth.store_passkeys import PasskeyQueries
 from services.auth.store_sessions import SessionQueries
 from services.kit.db import transaction
 
 
-class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries, GuardQueries, DeviceQueries):
+class AuthTx(IdentityQueries, SessionQueries, KeyQueries, AuditQueries, GuardQueries, DeviceQueries, PasskeyQueries):
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 

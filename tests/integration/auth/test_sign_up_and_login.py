@@ -132,15 +132,6 @@ async def test_login_and_generic_failures(auth: RunningAuth) -> None:
     }
 
 
-async def test_passkeys_stay_unimplemented(auth: RunningAuth) -> None:
-    from wallet.auth.v1 import auth_passkeys_pb2
-
-    tenant = await sign_up(auth.stub)
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await auth.stub.ListPasskeys(auth_passkeys_pb2.ListPasskeysRequest(), metadata=bearer(tenant.access_token))
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def test_first_login_from_a_device_is_an_event(auth: RunningAuth) -> None:
     from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2
 

@@ -209,3 +209,23 @@ async def test_a_remembered_header_still_needs_a_valid_signature() -> None:
     assert forged.split(".")[0] == trusted.mint().split(".")[0]
     with pytest.raises(Unauthenticated, match="signature invalid"):
         await verifier.verify(forged)
+
+
+async def test_an_operation_bound_step_up_counts_only_for_its_operation() -> None:
+    key = SigningKey()
+    now = int(time.time())
+    method = "/wallet.ledger.v1.LedgerService/ApproveTransfer"
+    token = key.mint(acr="mfa", auth_time=now, bound_method=method, bound_resource_id="transfer-a")
+    principal = await static_verifier(key).verify(token)
+    assert principal.has_fresh_step_up_for(method, "transfer-a", now)
+    assert not principal.has_fresh_step_up_for(method, "transfer-b", now)
+    assert not principal.has_fresh_step_up_for("/wallet.ledger.v1.LedgerService/RevealCard", "transfer-a", now)
+    assert not principal.has_fresh_step_up(now)  # fails closed where the guard does not name its method
+    general = await static_verifier(key).verify(key.mint(acr="mfa", auth_time=now))
+    assert general.has_fresh_step_up_for(method, "anything", now)
+
+
+async def test_half_an_operation_binding_is_refused() -> None:
+    key = SigningKey()
+    with pytest.raises(Unauthenticated, match="half an operation binding"):
+        await static_verifier(key).verify(key.mint(bound_method="/wallet.ledger.v1.LedgerService/ApproveTransfer"))

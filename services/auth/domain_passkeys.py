@@ -1,0 +1,51 @@
+"""Records and rules of WebAuthn passkeys: the stored credential, the single-use ceremony, and what a passkey
+proves (``amr`` ``hwk`` + ``user``: a user-verified passkey is two factors, so ``acr=mfa``). No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.kit.errors import Unauthenticated
+
+CEREMONY_REGISTRATION = "registration"
+CEREMONY_AUTHENTICATION = "authentication"
+# RFC 8176: proof of possession of a hardware-secured key, and a user-verification test.
+PASSKEY_AMR = ("hwk", "user")
+
+
+class PasskeyInvalid(Unauthenticated):
+    # The contract's one reason for device and passkey signatures that do not verify.
+    reason = "DEVICE_SIGNATURE_INVALID"
+
+    def __init__(self) -> None:
+        super().__init__("the passkey ceremony is unknown, used or expired, or the credential does not verify")
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    passkey_id: str
+    organization_id: str
+    principal_id: str
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    aaguid: str
+    backup_eligible: bool
+    backed_up: bool
+    display_name: str
+    created_at: float
+    last_used_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyCeremony:
+    ceremony_id: str
+    kind: str
+    organization_id: str
+    principal_id: str | None
+    challenge: bytes
+    expires_at: float
+    used_at: float | None
+
+    def usable(self, kind: str, now_s: float) -> bool:
+        return self.kind == kind and self.used_at is None and self.expires_at > now_s
