@@ -1,9 +1,10 @@
 """The ledger's figures (DESIGN.md §8): single transfers, batches of 100, a hot account, and statement latency at
 1M postings, each against ``baseline.sql_transfer_per_s`` measured in the same run.
 
-The ledger runs as its own process (``python -m bench.sections.ledger serve``: the real service with a static JWKS
-instead of auth) on a fresh database. h2load sends one fixed request body, so the bench's servicer subclass
-replaces sentinel ids (the all-zero UUID) before the ledger sees them: a fresh UUIDv7 for ``transfer_id`` and
+The ledger runs as ``SERVER_PROCESSES`` processes sharing one gRPC port with SO_REUSEPORT (``python -m
+bench.sections.ledger serve``: the real service with a static JWKS instead of auth) on a fresh database — one
+Python process serves from one core, so a deployment runs several per pod (services/ledger/README.md). h2load
+sends one fixed request body, so the bench's servicer subclass replaces sentinel ids (the all-zero UUID) before the ledger sees them: a fresh UUIDv7 for ``transfer_id`` and
 ``batch_id``, and a random account of the pool for a sentinel debit or credit account. The ledger's own code is the
 same as in production. After each run the bench checks that the ledger holds exactly as many new transfers as the
 server answered OK (the kit's per-method metrics) and that CheckInvariants finds the books intact.
@@ -45,9 +46,14 @@ POOL_ACCOUNTS = 1_000
 HOT_ACCOUNT_ID = str(uuid.uuid5(NAMESPACE, "hot"))
 # Overdraft line of every pool account, so random transfers never run dry (the balance rule is still evaluated).
 CREDIT_LIMIT_MINOR = 10**15
-CONNECTIONS = 4
-STREAMS_PER_CONNECTION = 16  # 64 in flight
-BATCH_STREAMS = 4  # 4 batches of 100 in flight
+# Ledger server processes sharing the gRPC port (GRPC_SO_REUSEPORT): the deployment choice the figures measure.
+SERVER_PROCESSES = 2
+# The kernel spreads connections (not calls) over the processes, so enough connections to even them out.
+CONNECTIONS = 8
+STREAMS_PER_CONNECTION = 8  # 64 in flight
+BATCH_CONNECTIONS = 8
+BATCH_STREAMS = 1  # 8 batches of 100 in flight, one per connection
+PROCESSES_UNIT = f"ratio ({SERVER_PROCESSES} ledger processes sharing the port)"
 DURATION_S = 10
 WARM_UP_S = 2
 STATEMENT_DURATION_S = 5
@@ -170,13 +176,14 @@ def run(context: BenchContext) -> list[Figure]:
     database_url = with_database(context.postgres_server_url, DATABASE)
     asyncio.run(fresh_service_database(context.postgres_server_url, database_url, DATABASE, "ledger"))
     key = SigningKey()
-    grpc_port, metrics_port = _free_port(), _free_port()
+    grpc_port = _free_port()
+    metrics_ports = [_free_port() for _ in range(SERVER_PROCESSES)]
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": context.redis_url(),
         "GRPC_PORT": str(grpc_port),
-        "METRICS_PORT": str(metrics_port),
+        "GRPC_SO_REUSEPORT": "true",
         "BENCH_LEDGER_JWK": json.dumps(key.public_jwk),
         "LOG_LEVEL": "WARNING",
     }
@@ -186,26 +193,38 @@ def run(context: BenchContext) -> list[Figure]:
     token = key.mint(org=ORGANIZATION_ID, roles=["owner"], exp=now + TOKEN_LIFETIME_S)
     address = f"127.0.0.1:{grpc_port}"
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.sections.ledger", "serve"], env=environment, stdout=log, stderr=log
-        )
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.sections.ledger", "serve"],
+                env={**environment, "METRICS_PORT": str(metrics_port)},
+                stdout=log,
+                stderr=log,
+            )
+            for metrics_port in metrics_ports
+        ]
         try:
-            _wait_serving(address, process)
+            for process in processes:
+                _wait_serving(address, process)
+            for metrics_port, process in zip(metrics_ports, processes, strict=True):
+                # The health check above may have reached any of them: wait for each one's own endpoint.
+                _wait_metrics(metrics_port, process)
             asyncio.run(_open_accounts(address, token))
-            return _measure(context, h2load, address, metrics_port, token, database_url, baseline)
+            return _measure(context, h2load, address, metrics_ports, token, database_url, baseline)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
 
 def _measure(
     context: BenchContext,
     h2load: Path,
     address: str,
-    metrics_port: int,
+    metrics_ports: list[int],
     token: str,
     database_url: str,
     baseline: float,
@@ -223,24 +242,24 @@ def _measure(
             amount=money_pb2.Money(currency="EUR", amount_minor=1),
         )
 
-    def load(method: str, body: bytes, streams: int, items_per_call: int) -> H2loadResult:
-        ok_before = _ok_calls(metrics_port, method)
-        cancelled_before = _ok_calls(metrics_port, method, code="CANCELLED")
+    def load(method: str, body: bytes, connections: int, streams: int, items_per_call: int) -> H2loadResult:
+        ok_before = _ok_calls(metrics_ports, method)
+        cancelled_before = _ok_calls(metrics_ports, method, code="CANCELLED")
         count_before = asyncio.run(_transfer_count(database_url))
         result = run_grpc_unary(
             h2load,
             address=address,
             method=f"{SERVICE}/{method}",
             request=body,
-            connections=CONNECTIONS,
+            connections=connections,
             streams_per_connection=streams,
             duration_s=DURATION_S,
             warm_up_s=WARM_UP_S,
             headers=headers,
         )
-        _wait_drained(metrics_port)
-        ok = _ok_calls(metrics_port, method) - ok_before
-        cancelled = _ok_calls(metrics_port, method, code="CANCELLED") - cancelled_before
+        _wait_drained(metrics_ports)
+        ok = _ok_calls(metrics_ports, method) - ok_before
+        cancelled = _ok_calls(metrics_ports, method, code="CANCELLED") - cancelled_before
         created = _settled_transfer_count(database_url) - count_before
         print(
             f"  {method}: {result.requests_per_s:.0f} calls/s, {ok} OK and {cancelled} abandoned on the server,"
@@ -251,8 +270,8 @@ def _measure(
         _expect(created, ok * items_per_call, (ok + cancelled) * items_per_call, method)
         return result
 
-    spread = load("CreateTransfer", transfer(SENTINEL).SerializeToString(), STREAMS_PER_CONNECTION, 1)
-    hot = load("CreateTransfer", transfer(HOT_ACCOUNT_ID).SerializeToString(), STREAMS_PER_CONNECTION, 1)
+    spread = load("CreateTransfer", transfer(SENTINEL).SerializeToString(), CONNECTIONS, STREAMS_PER_CONNECTION, 1)
+    hot = load("CreateTransfer", transfer(HOT_ACCOUNT_ID).SerializeToString(), CONNECTIONS, STREAMS_PER_CONNECTION, 1)
     batch_body = pb.CreateTransferBatchRequest(
         batch_id=SENTINEL,
         transfers=[
@@ -265,14 +284,14 @@ def _measure(
             for _ in range(100)
         ],
     ).SerializeToString()
-    batches = load("CreateTransferBatch", batch_body, BATCH_STREAMS, 100)
+    batches = load("CreateTransferBatch", batch_body, BATCH_CONNECTIONS, BATCH_STREAMS, 100)
     asyncio.run(_check_books(address, token))
     statement = _statement_ratio(h2load, address, headers, database_url)
     return [
         Figure(
             "ledger.single_vs_sql",
             round(spread.requests_per_s / baseline, 3),
-            "ratio",
+            PROCESSES_UNIT,
             "≥ 0.50",
             spread.p50_ms,
             spread.p99_ms,
@@ -280,7 +299,7 @@ def _measure(
         Figure(
             "ledger.batch100_vs_sql",
             round(batches.requests_per_s * 100 / baseline, 3),
-            "ratio",
+            PROCESSES_UNIT,
             "≥ 2.0",
             batches.p50_ms,
             batches.p99_ms,
@@ -288,7 +307,7 @@ def _measure(
         Figure(
             "ledger.hot_vs_spread",
             round(hot.requests_per_s / spread.requests_per_s, 3),
-            "ratio",
+            PROCESSES_UNIT,
             "≥ 0.5",
             hot.p50_ms,
             hot.p99_ms,
@@ -310,13 +329,27 @@ def _metrics_text(metrics_port: int) -> str:
         return text
 
 
-def _wait_drained(metrics_port: int) -> None:
+def _wait_metrics(metrics_port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"a ledger server exited with {process.returncode}; see its log in the bench work dir")
+        try:
+            _metrics_text(metrics_port)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise BenchError(f"a ledger server's metrics endpoint did not answer within {START_TIMEOUT_S:.0f} s")
+
+
+def _wait_drained(metrics_ports: list[int]) -> None:
     """h2load abandons its last calls when its time is up; the server still finishes them (the kit's metrics count
     it CANCELLED, and group commit still writes its transfer), so wait until nothing is in flight."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
         in_flight = [
             float(line.rsplit(" ", 1)[1])
+            for metrics_port in metrics_ports
             for line in _metrics_text(metrics_port).splitlines()
             if line.startswith("wallet_grpc_server_in_flight") and 'service="ledger"' in line
         ]
@@ -340,18 +373,18 @@ def _settled_transfer_count(database_url: str) -> int:
     raise BenchError(f"the ledger was still writing transfers {DRAIN_TIMEOUT_S:.0f} s after the load stopped")
 
 
-def _ok_calls(metrics_port: int, method: str, *, code: str = "OK") -> int:
-    """Answers of ``method`` with ``code`` so far, from the kit's ``wallet_grpc_server_handled_total``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-        text = response.read().decode()
+def _ok_calls(metrics_ports: list[int], method: str, *, code: str = "OK") -> int:
+    """Answers of ``method`` with ``code`` so far, summed over the server processes, from the kit's
+    ``wallet_grpc_server_handled_total``."""
     total = 0.0
-    for line in text.splitlines():
-        if (
-            line.startswith("wallet_grpc_server_handled_total{")
-            and f'grpc_method="{method}"' in line
-            and f'grpc_code="{code}"' in line
-        ):
-            total += float(line.rsplit(" ", 1)[1])
+    for metrics_port in metrics_ports:
+        for line in _metrics_text(metrics_port).splitlines():
+            if (
+                line.startswith("wallet_grpc_server_handled_total{")
+                and f'grpc_method="{method}"' in line
+                and f'grpc_code="{code}"' in line
+            ):
+                total += float(line.rsplit(" ", 1)[1])
     return int(total)
 
 

@@ -9,6 +9,7 @@ finish and refuses new ones → close pools.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,15 +23,18 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit import db
 from services.kit.config import ServiceConfig
-from services.kit.interceptors import WalletServerInterceptor
+from services.kit.interceptors import KitRegistrar, WalletServerInterceptor
 from services.kit.metrics import MetricsServer, start_metrics_server
 from services.kit.redis_client import create_redis
-from services.kit.telemetry import server_interceptor
 from services.kit.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
 LIVENESS_SERVICE = "liveness"
+# Young-generation collection threshold once serving (CPython's default is 700). Every call allocates hundreds of
+# short-lived objects, nearly all freed by reference counting; collecting every 700 allocations cost ~5 % of a busy
+# server's CPU (py-spy, ledger transfers) for no memory gain.
+GC_YOUNG_THRESHOLD = 20_000
 # gRPC message size limits: large enough for a 1,000-transfer batch, small enough to refuse abuse.
 MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_SEND_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -98,21 +102,21 @@ class WalletServer:
 
     async def start(self) -> None:
         config = self.runtime.config
+        # No grpc.aio interceptors: the kit's wrapper (tracing included) is built into each wallet handler at
+        # registration, which costs a fraction of an interceptor chain per call (services/kit/interceptors.py).
         server = grpc.aio.server(
-            interceptors=[
-                server_interceptor(),
-                WalletServerInterceptor(
-                    config.service_name, self.runtime.verifier, is_ready=lambda: self.runtime.ready
-                ),
-            ],
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
                 ("grpc.so_reuseport", int(config.so_reuseport)),
             ],
         )
+        registrar = KitRegistrar(
+            server,
+            WalletServerInterceptor(config.service_name, self.runtime.verifier, is_ready=lambda: self.runtime.ready),
+        )
         for registration in self._registrations:
-            registration.add_to_server(registration.servicer, server)
+            registration.add_to_server(registration.servicer, registrar)  # type: ignore[arg-type]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         service_names = [r.service_name for r in self._registrations]
         reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -127,6 +131,7 @@ class WalletServer:
         self.metrics_port = self._metrics.port
         log.info("gRPC server listening", extra={"fields": {"port": self.port, "metrics_port": self.metrics_port}})
         await self._connect_dependencies()
+        _tune_garbage_collector()
         self.runtime.ready = True
         await self._set_readiness(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"fields": {"services": service_names}})
@@ -163,6 +168,15 @@ class WalletServer:
         if self._metrics is not None:
             self._metrics.stop()
         log.info("stopped")
+
+
+def _tune_garbage_collector() -> None:
+    """Moves everything built at start-up (modules, descriptors, pools) out of the collector's sight and collects
+    young objects less often: the cycle collector then only walks what calls allocate."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class RedisUnavailable(Exception):

@@ -64,7 +64,9 @@ def make_envelope(
     partition_key: str,
     event_id: uuid.UUID | None = None,
     occurred_at_s: float | None = None,
+    traceparent: str | None = None,
 ) -> events_pb2.EventEnvelope:
+    """``traceparent`` defaults to the current span's; a producer writing many events at once passes it once."""
     payload = any_pb2.Any()
     payload.Pack(event_type_payload)
     occurred = timestamp_pb2.Timestamp()
@@ -75,7 +77,7 @@ def make_envelope(
         organization_id=organization_id,
         partition_key=partition_key,
         occurred_at=occurred,
-        traceparent=current_traceparent(),
+        traceparent=current_traceparent() if traceparent is None else traceparent,
         payload=payload,
     )
 

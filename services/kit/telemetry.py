@@ -3,8 +3,10 @@
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` set → OTLP/gRPC exporter (a collector, Jaeger, Tempo).
 - ``OTEL_TRACES_FILE`` set → spans as JSON lines in that file (``make run`` writes them under ``.run/traces/``).
 - tests pass an in-memory exporter.
-asyncpg and Redis are instrumented globally; gRPC through explicit interceptors (``server_interceptor()`` and
-``client_interceptors()``) so the wiring stays visible. The Redis instrumentation records commands with their
+asyncpg and Redis are instrumented globally; gRPC clients through explicit interceptors (``client_interceptors()``)
+so the wiring stays visible. Wallet services' server spans are made by the kit's handler wrapper
+(``services/kit/interceptors.py``, cheaper than OpenTelemetry's generic aio interceptor); ``server_interceptor()`` is
+that generic interceptor, for servers that proxy arbitrary methods (the gateway's gRPC passthrough). The Redis instrumentation records commands with their
 arguments replaced by ``?``, and asyncpg records parameterized SQL only, so no values reach spans.
 """
 

@@ -8,7 +8,7 @@ rules and the lock order are the same everywhere:
 3. decide each item with the pure domain rules against the in-memory account states, in order, so one declined
    item does not fail its neighbours and later items see earlier items' effects;
 4. lock each tenant's chain head (last, so it is held for the shortest time), chain the entries;
-5. write everything with array parameters: one statement per table for the whole group.
+5. write everything with array parameters: one statement for the whole group (``store_commit.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Protocol
 import asyncpg
 
 from services.kit.errors import IdempotencyKeyReused, WalletError
+from services.kit.telemetry import current_traceparent
 from services.ledger.caller import Caller
 from services.ledger.chain import ChainEntry, link
 from services.ledger.domain_accounts import Account
@@ -41,6 +42,7 @@ from services.ledger.errors import AccountNotFound, TransferNotFound
 from services.ledger.events import outbox_row, transfer_event
 from services.ledger.store_accounts import AccountKey
 from services.ledger.store_chain import ChainHead, OutboxRow
+from services.ledger.store_commit import GroupWrite
 
 Clock = Callable[[], dt.datetime]
 
@@ -60,19 +62,11 @@ class CommitStore(Protocol):
         *,
         lock: bool = False,
     ) -> Transfer | None: ...
-    async def insert_transfers(self, connection: asyncpg.Connection, transfers: Sequence[Transfer]) -> None: ...
-    async def save_finalized(self, connection: asyncpg.Connection, transfers: Sequence[Transfer]) -> None: ...
-    async def insert_postings(
-        self, connection: asyncpg.Connection, postings: Sequence[Posting], sequences: Sequence[int]
-    ) -> None: ...
-    async def save_balances(self, connection: asyncpg.Connection, accounts: Sequence[Account]) -> None: ...
     async def lock_heads(
         self, connection: asyncpg.Connection, organization_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ChainHead]: ...
-    async def append(
-        self, connection: asyncpg.Connection, entries: Sequence[ChainEntry], heads: Sequence[ChainHead]
-    ) -> None: ...
-    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
+    async def write_group(self, connection: asyncpg.Connection, write: GroupWrite) -> None: ...
+    async def prefer_generic_plans(self, connection: asyncpg.Connection, *, local: bool) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +247,7 @@ async def _persist(
     postings: list[Posting] = []
     posting_sequences: list[int] = []
     events: list[OutboxRow] = []
+    traceparent = current_traceparent()  # once per group, not per event
     for applied in work.applied:
         t = applied.transfer
         last_sequence, last_hash = tips[t.organization_id]
@@ -278,14 +273,19 @@ async def _persist(
         postings += applied.postings
         posting_sequences += [sequence] * len(applied.postings)
         payload = transfer_event(sequenced, applied.debit, applied.credit, applied.entry_kind)
-        events.append(outbox_row(t.organization_id, t.debit_account_id, payload, now))
-    inserted = [t for key, t in final.items() if key in work.new_transfer_ids]
-    finalized = [t for key, t in final.items() if key not in work.new_transfer_ids]
-    await store.insert_transfers(connection, inserted)
-    await store.save_finalized(connection, finalized)
-    await store.insert_postings(connection, postings, posting_sequences)
-    await store.save_balances(connection, [work.accounts[k] for k in sorted(work.changed)])
+        events.append(outbox_row(t.organization_id, t.debit_account_id, payload, now, traceparent=traceparent))
     moved = [replace(head, last_sequence=tips[org][0], last_hash=tips[org][1]) for org, head in heads.items()]
-    await store.append(connection, entries, moved)
-    await store.enqueue_events(connection, events)
+    await store.write_group(
+        connection,
+        GroupWrite(
+            inserted=[t for key, t in final.items() if key in work.new_transfer_ids],
+            finalized=[t for key, t in final.items() if key not in work.new_transfer_ids],
+            postings=postings,
+            posting_sequences=posting_sequences,
+            accounts=[work.accounts[k] for k in sorted(work.changed)],
+            entries=entries,
+            heads=moved,
+            events=events,
+        ),
+    )
     return final

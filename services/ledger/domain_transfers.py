@@ -276,9 +276,15 @@ def _posting_time(account: Account, now: dt.datetime) -> dt.datetime:
 
 
 def _post(
-    debit: Account, credit: Account, transfer_id: uuid.UUID, amount_minor: int, now: dt.datetime
+    debit: Account,
+    credit: Account,
+    transfer_id: uuid.UUID,
+    amount_minor: int,
+    now: dt.datetime,
+    debit_outflow: tuple[dt.date, int] | None = None,
 ) -> tuple[Account, Account, list[Posting]]:
-    """Moves posted money; the callers have checked the rules."""
+    """Moves posted money; the callers have checked the rules. ``debit_outflow`` (day, used) is set on the debit
+    account in the same step (one copy of the account instead of two)."""
     postings: list[Posting] = []
     updated: list[Account] = []
     for account, side, counterparty in (
@@ -309,7 +315,19 @@ def _post(
                 posted_credits_after=balances.posted_credits_minor,
             )
         )
-        updated.append(replace(account, balances=balances, posting_count=seq, last_posted_at=posted_at))
+        if side is EntrySide.DEBIT and debit_outflow is not None:
+            day, used = debit_outflow
+            account = replace(
+                account,
+                balances=balances,
+                posting_count=seq,
+                last_posted_at=posted_at,
+                outflow_day=day,
+                outflow_used_minor=used,
+            )
+        else:
+            account = replace(account, balances=balances, posting_count=seq, last_posted_at=posted_at)
+        updated.append(account)
     return updated[0], updated[1], postings
 
 
@@ -344,13 +362,14 @@ def apply_transfer(
     _check_debit_room(debit, command.amount_minor, today)
     _check_credit_room(credit, command.amount_minor)
     used = debit.outflow_used_on(today) + command.amount_minor
-    debit = replace(debit, outflow_day=today, outflow_used_minor=used)
     postings: list[Posting] = []
     if command.pending:
         amount = command.amount_minor
         db, cb = debit.balances, credit.balances
         debit = replace(
             debit,
+            outflow_day=today,
+            outflow_used_minor=used,
             balances=Balances(
                 db.posted_debits_minor,
                 db.posted_credits_minor,
@@ -368,7 +387,9 @@ def apply_transfer(
             ),
         )
     else:
-        debit, credit, postings = _post(debit, credit, command.transfer_id, command.amount_minor, now)
+        debit, credit, postings = _post(
+            debit, credit, command.transfer_id, command.amount_minor, now, debit_outflow=(today, used)
+        )
     transfer = Transfer(
         organization_id=organization_id,
         transfer_id=command.transfer_id,

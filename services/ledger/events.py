@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from services.kit.ids import uuid7
 from services.kit.outbox import make_envelope
+from services.kit.timestamps import timestamp_from_datetime
 from services.ledger.domain_accounts import Account
 from services.ledger.domain_transfers import EntryKind, Transfer
 from services.ledger.store_chain import OutboxRow
@@ -24,11 +25,7 @@ LEDGER_EVENTS_STREAM = "wallet.ledger.v1.events"
 
 
 def _timestamp(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return None if moment is None else timestamp_from_datetime(moment)
 
 
 def _facts(transfer: Transfer, debit: Account, credit: Account) -> ledger_events_pb2.TransferFacts:
@@ -74,7 +71,15 @@ def transfer_event(transfer: Transfer, debit: Account, credit: Account, kind: En
     return ledger_events_pb2.TransferExpired(transfer=facts, expired_at=_timestamp(transfer.finalized_at))
 
 
-def outbox_row(organization_id: uuid.UUID, partition_key: uuid.UUID, payload: Message, now: dt.datetime) -> OutboxRow:
+def outbox_row(
+    organization_id: uuid.UUID,
+    partition_key: uuid.UUID,
+    payload: Message,
+    now: dt.datetime,
+    *,
+    traceparent: str | None = None,
+) -> OutboxRow:
+    """The outbox row of one event; ``traceparent`` defaults to the current span's (a group passes it once)."""
     event_id = uuid7()
     envelope = make_envelope(
         event_type_payload=payload,
@@ -82,6 +87,7 @@ def outbox_row(organization_id: uuid.UUID, partition_key: uuid.UUID, payload: Me
         partition_key=str(partition_key),
         event_id=event_id,
         occurred_at_s=now.timestamp(),
+        traceparent=traceparent,
     )
     return OutboxRow(event_id, LEDGER_EVENTS_STREAM, str(partition_key), envelope.SerializeToString())
 

@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -31,10 +31,12 @@ from services.ledger.errors import AccountNotFound, UnknownCurrency
 from services.ledger.events import account_event, outbox_row
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
+from services.ledger.store_chain import OutboxRow
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
 class LedgerStore(CommitStore, Protocol):
+    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str
     ) -> Currency | None: ...

@@ -318,6 +318,7 @@ class TransferService:
         # that item's failure, not the batch's. A replayed batch returns its stored results whatever risk says now.
         checked = await asyncio.gather(*(_gated(self._gate, caller, c) for c in commands))
         async with transaction(self._pool) as connection:
+            await self._store.prefer_generic_plans(connection, local=True)
             stored = await self._store.find_batch(connection, caller.organization_id, batch)
             if stored is not None:
                 return await self._replay_batch(connection, caller, stored, fingerprint)

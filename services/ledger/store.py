@@ -11,12 +11,15 @@ import asyncpg
 
 from services.ledger.store_accounts import AccountStore, AuditStore
 from services.ledger.store_chain import ChainStore
+from services.ledger.store_commit import CommitWriteStore
 from services.ledger.store_fx import FxStore
 from services.ledger.store_invariants import InvariantStore
 from services.ledger.store_transfers import TransferStore
 
 
-class PostgresLedgerStore(AccountStore, AuditStore, TransferStore, ChainStore, InvariantStore, FxStore):
+class PostgresLedgerStore(
+    AccountStore, AuditStore, TransferStore, ChainStore, CommitWriteStore, InvariantStore, FxStore
+):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID
     ) -> tuple[str, list[dict[str, str]]] | None:

@@ -214,29 +214,6 @@ class AccountStore:
             account.closed_at,
         )
 
-    async def save_balances(self, connection: asyncpg.Connection, accounts: Sequence[Account]) -> None:
-        if not accounts:
-            return
-        await connection.execute(
-            """UPDATE accounts AS a SET posted_debits_minor = v.pd, posted_credits_minor = v.pc,
-                   pending_debits_minor = v.nd, pending_credits_minor = v.nc, outflow_day = v.day,
-                   outflow_used_minor = v.used, posting_count = v.cnt, last_posted_at = v.last
-               FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-                           $7::date[], $8::bigint[], $9::bigint[], $10::timestamptz[])
-                    AS v(org, id, pd, pc, nd, nc, day, used, cnt, last)
-               WHERE a.organization_id = v.org AND a.account_id = v.id""",
-            [a.organization_id for a in accounts],
-            [a.account_id for a in accounts],
-            [a.balances.posted_debits_minor for a in accounts],
-            [a.balances.posted_credits_minor for a in accounts],
-            [a.balances.pending_debits_minor for a in accounts],
-            [a.balances.pending_credits_minor for a in accounts],
-            [a.outflow_day for a in accounts],
-            [a.outflow_used_minor for a in accounts],
-            [a.posting_count for a in accounts],
-            [a.last_posted_at for a in accounts],
-        )
-
     async def claim_request(
         self,
         connection: asyncpg.Connection,

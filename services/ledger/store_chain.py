@@ -71,50 +71,29 @@ class ChainStore:
     async def lock_heads(
         self, connection: asyncpg.Connection, organization_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ChainHead]:
-        """Locks each tenant's append point once per transaction (after the account locks, in tenant order)."""
+        """Locks each tenant's append point once per transaction (after the account locks, in tenant order). A
+        tenant's first commit creates its head first (one extra round trip, once per tenant)."""
         ordered = sorted(set(organization_ids))
-        await connection.execute(
-            """INSERT INTO chain_heads (organization_id, last_sequence, last_hash)
-               SELECT org, 0, $2 FROM unnest($1::uuid[]) AS org ON CONFLICT DO NOTHING""",
-            ordered,
-            GENESIS_HASH,
-        )
+        heads = await self._select_heads_for_update(connection, ordered)
+        if len(heads) < len(ordered):
+            await connection.execute(
+                """INSERT INTO chain_heads (organization_id, last_sequence, last_hash)
+                   SELECT org, 0, $2 FROM unnest($1::uuid[]) AS org ON CONFLICT DO NOTHING""",
+                [org for org in ordered if org not in heads],
+                GENESIS_HASH,
+            )
+            heads = await self._select_heads_for_update(connection, ordered)
+        return heads
+
+    async def _select_heads_for_update(
+        self, connection: asyncpg.Connection, ordered: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ChainHead]:
         rows = await connection.fetch(
             """SELECT organization_id, last_sequence, last_hash, sealed_through, block_count FROM chain_heads
                WHERE organization_id = ANY($1::uuid[]) ORDER BY organization_id FOR UPDATE""",
             ordered,
         )
         return {r["organization_id"]: _head_from_row(r) for r in rows}
-
-    async def append(
-        self, connection: asyncpg.Connection, entries: Sequence[ChainEntry], heads: Sequence[ChainHead]
-    ) -> None:
-        e = entries
-        await connection.execute(
-            """INSERT INTO chain_entries (organization_id, sequence, entry_kind, transfer_id, debit_account_id,
-                   credit_account_id, currency, amount_minor, occurred_at, previous_hash, entry_hash)
-               SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::smallint[], $4::uuid[], $5::uuid[], $6::uuid[],
-                   $7::text[], $8::bigint[], $9::timestamptz[], $10::bytea[], $11::bytea[])""",
-            [x.organization_id for x in e],
-            [x.sequence for x in e],
-            [x.kind for x in e],
-            [x.transfer_id for x in e],
-            [x.debit_account_id for x in e],
-            [x.credit_account_id for x in e],
-            [x.currency for x in e],
-            [x.amount_minor for x in e],
-            [x.occurred_at for x in e],
-            [x.previous_hash for x in e],
-            [x.entry_hash for x in e],
-        )
-        await connection.execute(
-            """UPDATE chain_heads AS h SET last_sequence = v.seq, last_hash = v.hash
-               FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS v(org, seq, hash)
-               WHERE h.organization_id = v.org""",
-            [h.organization_id for h in heads],
-            [h.last_sequence for h in heads],
-            [h.last_hash for h in heads],
-        )
 
     async def entries(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, first_sequence: int, last_sequence: int

@@ -8,6 +8,7 @@ from dataclasses import replace
 from google.protobuf import timestamp_pb2
 
 from services.kit.errors import WalletError
+from services.kit.timestamps import timestamp_from_datetime
 from services.ledger.currencies import Currency
 from services.ledger.domain_accounts import Account, Balances, Money
 from services.ledger.domain_transfers import RiskCheck, Transfer
@@ -39,11 +40,7 @@ def money_out(currency: str, amount_minor: int) -> money_pb2.Money:
 
 
 def timestamp_out(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return None if moment is None else timestamp_from_datetime(moment)
 
 
 def timestamp_in(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:

@@ -28,3 +28,30 @@ def test_parse_uuid_collects_violations() -> None:
     assert [v.field for v in violations] == ["transfer_id", "account_id", "x"]
     good = str(uuid.uuid4())
     assert parse_uuid(good, "y", violations) == uuid.UUID(good)
+
+
+def _canonical_by_formatting(value: str) -> bool:
+    """The definition the fast path must agree with: the value is what the UUID formats back to."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+@given(st.uuids(), st.booleans())
+def test_parse_uuid_accepts_canonical_forms(value: uuid.UUID, upper: bool) -> None:
+    text = str(value).upper() if upper else str(value)
+    violations: list[FieldViolation] = []
+    assert parse_uuid(text, "id", violations) == value
+    assert violations == []
+
+
+@given(st.one_of(st.text(max_size=40), st.uuids().map(lambda u: u.hex), st.uuids().map(lambda u: f"{{{u}}}")))
+def test_parse_uuid_agrees_with_formatting_back(text: str) -> None:
+    violations: list[FieldViolation] = []
+    parsed = parse_uuid(text, "id", violations)
+    if text == "":
+        assert parsed is None
+        return
+    assert (parsed is not None) == _canonical_by_formatting(text)
+    assert (parsed is None) == (len(violations) == 1)

@@ -10,7 +10,15 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ledger.chain import ChainEntry, audit_path, canonical_encoding, first_broken, link, merkle_root
+from services.ledger.chain import (
+    ChainEntry,
+    audit_path,
+    canonical_encoding,
+    canonical_encoding_reference,
+    first_broken,
+    link,
+    merkle_root,
+)
 from services.ledger.proof import GENESIS_HASH, verify_inclusion
 
 ORG = uuid.UUID("00000000-0000-7000-8000-000000000001")
@@ -48,6 +56,27 @@ def test_canonical_encoding_is_documented_json() -> None:
         b'"occurred_at_us":1767323045678901,"organization_id":"00000000-0000-7000-8000-000000000001",'
         b'"sequence":1,"transfer_id":"00000000-0000-0000-0000-000000000001","v":1}'
     )
+
+
+_ENTRIES = st.builds(
+    ChainEntry,
+    organization_id=st.uuids(),
+    sequence=st.integers(1, 2**63 - 1),
+    kind=st.integers(1, 5),
+    transfer_id=st.uuids(),
+    debit_account_id=st.uuids(),
+    credit_account_id=st.uuids(),
+    currency=st.text(min_size=1, max_size=12),
+    amount_minor=st.integers(1, 2**63 - 1),
+    occurred_at=st.datetimes(
+        min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(9999, 12, 31), timezones=st.just(dt.UTC)
+    ),
+)
+
+
+@given(_ENTRIES)
+def test_the_hand_written_encoding_is_byte_for_byte_the_json_definition(entry: ChainEntry) -> None:
+    assert canonical_encoding(entry) == canonical_encoding_reference(entry)
 
 
 @given(st.integers(1, 40), st.data())
