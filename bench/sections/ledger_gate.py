@@ -211,9 +211,9 @@ def _measure_once(
                 warm_up_s=WARM_UP_S,
                 headers=(f"authorization: Bearer {owner}",),
             )
-            _wait_drained(metrics_port)
-            ok = _ok_calls(metrics_port, "CreateTransfer")
-            cancelled = _ok_calls(metrics_port, "CreateTransfer", code="CANCELLED")
+            _wait_drained([metrics_port])
+            ok = _ok_calls([metrics_port], "CreateTransfer")
+            cancelled = _ok_calls([metrics_port], "CreateTransfer", code="CANCELLED")
             created = _settled_transfer_count(database_url) - count_before
             _expect(created, ok, ok + cancelled, "CreateTransfer")
             checks = asyncio.run(_risk_checks_since(database_url, started))
