@@ -342,14 +342,18 @@ def _wait_metrics(metrics_port: int, process: subprocess.Popen[bytes]) -> None:
     raise BenchError(f"a ledger server's metrics endpoint did not answer within {START_TIMEOUT_S:.0f} s")
 
 
-def _wait_drained(metrics_ports: list[int]) -> None:
+def _ports(metrics_ports: int | list[int]) -> list[int]:
+    return [metrics_ports] if isinstance(metrics_ports, int) else metrics_ports
+
+
+def _wait_drained(metrics_ports: int | list[int]) -> None:
     """h2load abandons its last calls when its time is up; the server still finishes them (the kit's metrics count
     it CANCELLED, and group commit still writes its transfer), so wait until nothing is in flight."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
         in_flight = [
             float(line.rsplit(" ", 1)[1])
-            for metrics_port in metrics_ports
+            for metrics_port in _ports(metrics_ports)
             for line in _metrics_text(metrics_port).splitlines()
             if line.startswith("wallet_grpc_server_in_flight") and 'service="ledger"' in line
         ]
@@ -373,11 +377,11 @@ def _settled_transfer_count(database_url: str) -> int:
     raise BenchError(f"the ledger was still writing transfers {DRAIN_TIMEOUT_S:.0f} s after the load stopped")
 
 
-def _ok_calls(metrics_ports: list[int], method: str, *, code: str = "OK") -> int:
+def _ok_calls(metrics_ports: int | list[int], method: str, *, code: str = "OK") -> int:
     """Answers of ``method`` with ``code`` so far, summed over the server processes, from the kit's
     ``wallet_grpc_server_handled_total``."""
     total = 0.0
-    for metrics_port in metrics_ports:
+    for metrics_port in _ports(metrics_ports):
         for line in _metrics_text(metrics_port).splitlines():
             if (
                 line.startswith("wallet_grpc_server_handled_total{")
