@@ -70,6 +70,9 @@ PASSKEY_CHALLENGE_BYTES = 32
 # WebAuthn credential ids are at most 1023 bytes: 1364 base64url characters.
 PASSKEY_CREDENTIAL_ID_LENGTH_MAX = 1364
 PASSKEY_CREDENTIAL_JSON_LENGTH_MAX = 16_384
+# Expired device challenges and passkey ceremonies are kept this long (a late replay still finds "used/expired"
+# rather than "unknown" — both are refused alike), then swept by later inserts.
+EXPIRED_CHALLENGE_KEEP_S = 3600
 # How often a replica re-reads which signing key is active (another replica may have rotated).
 ACTIVE_KEY_CACHE_S = 5.0
 

@@ -278,7 +278,7 @@ async def create_device_challenge(core: AuthCore, *, device_id: str, operation: 
             expires_at=float(expires_at_s),
             used_at=None,
         )
-        await tx.insert_device_challenge(challenge)
+        await tx.insert_device_challenge(challenge, sweep_before_s=now_s - limits.EXPIRED_CHALLENGE_KEEP_S)
     return challenge
 
 

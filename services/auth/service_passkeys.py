@@ -75,7 +75,7 @@ async def begin_registration(core: AuthCore) -> CeremonyStart:
         if len(existing) >= limits.PASSKEYS_PER_PRINCIPAL_MAX:
             raise FailedPrecondition(f"at most {limits.PASSKEYS_PER_PRINCIPAL_MAX} passkeys; delete one first")
         ceremony = _new_ceremony(core, CEREMONY_REGISTRATION, me.organization_id, me.subject)
-        await tx.insert_ceremony(ceremony)
+        await tx.insert_ceremony(ceremony, sweep_before_s=core.clock() - limits.EXPIRED_CHALLENGE_KEEP_S)
     options = passkeys.registration_options(
         core.settings,
         challenge=ceremony.challenge,
@@ -155,7 +155,7 @@ async def begin_authentication(core: AuthCore, *, organization_slug: str, login_
             principal = await tx.find_login(organization.organization_id, domain.normalize_email(login_name))
         principal_id = principal.principal_id if principal is not None else None
         ceremony = _new_ceremony(core, CEREMONY_AUTHENTICATION, organization.organization_id, principal_id)
-        await tx.insert_ceremony(ceremony)
+        await tx.insert_ceremony(ceremony, sweep_before_s=core.clock() - limits.EXPIRED_CHALLENGE_KEEP_S)
     options = passkeys.authentication_options(core.settings, challenge=ceremony.challenge)
     return CeremonyStart(ceremony.ceremony_id, options, ceremony.expires_at)
 

@@ -12,6 +12,8 @@ import asyncpg
 from services.auth.domain_devices import STATUS_ACTIVE, STATUS_REVOKED, Device, DeviceChallenge, DeviceOperation
 from services.auth.store_rows import seconds, seconds_or_none, ts
 
+# Expired rows deleted per insert: more than one, so the sweep outpaces creation.
+EXPIRED_SWEEP_BATCH = 20
 _DEVICE_COLUMNS = """principal_id, device_id, organization_id, display_name, platform, model, app_version,
     key_algorithm, public_key, status, created_at, last_used_at, revoked_at"""
 _CHALLENGE_COLUMNS = """device_challenge_id, organization_id, principal_id, device_id, session_id, bound_method,
@@ -150,7 +152,15 @@ class DeviceQueries:
 
     # --- challenges -------------------------------------------------------------------------------------------
 
-    async def insert_device_challenge(self, challenge: DeviceChallenge) -> None:
+    async def insert_device_challenge(self, challenge: DeviceChallenge, *, sweep_before_s: float) -> None:
+        """Inserts the challenge and deletes a few long-expired ones (every insert sweeps: the table stays bounded
+        by the creation rate without a background job)."""
+        await self._connection.execute(
+            "DELETE FROM device_challenges WHERE device_challenge_id IN (SELECT device_challenge_id "
+            "FROM device_challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            ts(sweep_before_s),
+            EXPIRED_SWEEP_BATCH,
+        )
         await self._connection.execute(
             f"INSERT INTO device_challenges ({_CHALLENGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
             "$11, NULL)",

@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 
 from services.auth.domain_passkeys import Passkey, PasskeyCeremony
+from services.auth.store_devices import EXPIRED_SWEEP_BATCH
 from services.auth.store_rows import seconds, seconds_or_none, ts
 
 _PASSKEY_COLUMNS = """passkey_id, organization_id, principal_id, credential_id, public_key, sign_count, aaguid,
@@ -109,7 +110,15 @@ class PasskeyQueries:
 
     # --- ceremonies -------------------------------------------------------------------------------------------
 
-    async def insert_ceremony(self, ceremony: PasskeyCeremony) -> None:
+    async def insert_ceremony(self, ceremony: PasskeyCeremony, *, sweep_before_s: float) -> None:
+        """Inserts the ceremony and deletes a few long-expired ones (anonymous callers can start ceremonies, so
+        every insert sweeps and the table stays bounded by the creation rate)."""
+        await self._connection.execute(
+            "DELETE FROM passkey_ceremonies WHERE ceremony_id IN (SELECT ceremony_id FROM passkey_ceremonies "
+            "WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            ts(sweep_before_s),
+            EXPIRED_SWEEP_BATCH,
+        )
         await self._connection.execute(
             "INSERT INTO passkey_ceremonies (ceremony_id, kind, organization_id, principal_id, challenge, "
             "expires_at) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import asyncpg
 import grpc
 import jwt
 import pytest
@@ -371,3 +372,32 @@ async def test_rename_and_paging(auth: RunningAuth) -> None:
     )
     assert len(page.devices) == 1
     assert page.next_page_token == ""
+
+
+async def test_long_expired_challenges_are_swept_by_later_ones(auth: RunningAuth) -> None:
+    _, device_id, signed_in = await _device_setup(auth, Ed25519PrivateKey.generate())
+    access = signed_in.tokens.access_token
+    old = await _challenge(auth, access, device_id, str(uuid.uuid4()))
+    auth.clock.advance(60 + 3600 + 1)  # past its expiry and the hour expired challenges are kept
+    connection = await asyncpg.connect(auth.database_url)
+    try:
+        # Every challenge made so far expires within a minute of real time; the sweep takes those an hour expired
+        # by the moved clock.
+        swept_before = "SELECT count(*) FROM device_challenges WHERE expires_at < now() + interval '600 seconds'"
+        expired_before = await connection.fetchval(swept_before)
+        try:
+            new = await _challenge(auth, access, device_id, str(uuid.uuid4()))
+        finally:
+            auth.clock.offset_s = 0.0
+        expired_after = await connection.fetchval(swept_before)
+        left = {
+            row["id"]
+            for row in await connection.fetch("SELECT device_challenge_id::text AS id FROM device_challenges")
+        }
+    finally:
+        await connection.close()
+    assert expired_before >= 1
+    assert expired_after == max(0, expired_before - 20)  # oldest first, 20 per insert
+    assert new.device_challenge_id in left
+    if expired_before <= 20:
+        assert old.device_challenge_id not in left
