@@ -2,6 +2,13 @@
 
     python -m deploy.dev_secrets --namespace wallet-dev | kubectl create -f -
 
+and, once auth is up, each platform client's Secret from auth's ``bootstrap-platform-client`` output (the scopes
+are devstack's ``PLATFORM_CLIENTS``, the same ``make run`` grants):
+
+    kubectl -n wallet-dev exec deploy/auth -- python -m services.auth bootstrap-platform-client --name ledger \
+        --scope risk.assessments.assess --scope contacts.directory.read \
+      | python -m deploy.dev_secrets --namespace wallet-dev --platform-client ledger | kubectl apply -f -
+
 Keys are 32 random bytes as base64url (what auth and contacts decode); the Postgres superuser password is random
 and each service's ``DATABASE_URL`` Secret carries it for its own ``wallet_<svc>`` database on the in-cluster
 Postgres. ``kubectl create`` (not ``apply``) refuses to overwrite a Secret that exists: a new KEK or blind-index
@@ -20,6 +27,8 @@ from collections.abc import Mapping, Sequence
 import yaml
 
 from deploy.render import Document
+from devstack.errors import DevstackError
+from devstack.platform_clients import PLATFORM_CLIENTS, parse_bootstrap_output
 
 KEY_BYTES = 32
 PASSWORD_BYTES = 24
@@ -64,11 +73,30 @@ def dev_secrets(namespace: str) -> list[Document]:
     return documents
 
 
+def platform_client_secret(name: str, namespace: str, bootstrap_output: str) -> Document:
+    """``<name>-platform-client`` from the ``client_id=``/``client_secret=`` lines auth's bootstrap prints."""
+    client_id, client_secret = parse_bootstrap_output(bootstrap_output)
+    return secret(f"{name}-platform-client", namespace, {"client-id": client_id, "client-secret": client_secret})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.dev_secrets", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.dev_secrets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--namespace", default="wallet-dev")
+    parser.add_argument(
+        "--platform-client", choices=sorted(PLATFORM_CLIENTS), help="read bootstrap-platform-client output on stdin"
+    )
     args = parser.parse_args(argv)
-    sys.stdout.write(yaml.safe_dump_all(dev_secrets(args.namespace), sort_keys=False))
+    if args.platform_client is None:
+        documents = dev_secrets(args.namespace)
+    else:
+        try:
+            documents = [platform_client_secret(args.platform_client, args.namespace, sys.stdin.read())]
+        except DevstackError as err:
+            print(f"dev_secrets: {err}", file=sys.stderr)
+            return 1
+    sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
     return 0
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
-from deploy.dev_secrets import dev_secrets, main
+from deploy.dev_secrets import dev_secrets, main, platform_client_secret
 from deploy.policy import containers, pod_spec, workloads
 from deploy.render import render
 from services.auth.config import decode_master_key
@@ -64,6 +65,10 @@ def _references(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_every_secret_the_dev_overlay_uses_is_made_with_its_keys() -> None:
     made = by_name(dev_secrets("wallet-dev"))
+    # Platform clients exist only once auth runs: their Secrets come from its bootstrap output.
+    made["ledger-platform-client"] = platform_client_secret("ledger", "wallet-dev", "client_id=i\nclient_secret=s\n")[
+        "stringData"
+    ]
     needed = {pair for document in workloads(render(DEV)) for pair in _references(document)}
     assert ("contacts-keys", "blind-index-key") in needed
     assert ("wallet-redis", "url") in needed
@@ -76,3 +81,16 @@ def test_main_prints_secrets_for_the_namespace(capsys: pytest.CaptureFixture[str
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
     assert {document["kind"] for document in documents} == {"Secret"}
     assert {document["metadata"]["namespace"] for document in documents} == {"elsewhere"}
+
+
+def test_platform_client_secrets_come_from_the_bootstrap_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("client_id=abc\nclient_secret=s3cret\n"))
+    assert main(["--platform-client", "ledger"]) == 0
+    [document] = yaml.safe_load_all(capsys.readouterr().out)
+    assert document["metadata"]["name"] == "ledger-platform-client"
+    assert document["stringData"] == {"client-id": "abc", "client-secret": "s3cret"}
+    monkeypatch.setattr("sys.stdin", io.StringIO("auth: configuration error\n"))
+    assert main(["--platform-client", "risk"]) == 1
+    assert "no client id and secret" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from gateway.config import load_gateway_config
 from services.auth.config import load_auth_settings
 from services.contacts.config import load_contacts_config
 from services.kit.config import DEFAULT_GRPC_PORTS, Env, load_service_config
+from services.ledger.__main__ import load_risk_gate
 from services.risk.config import load_risk_config
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
@@ -110,6 +111,7 @@ def _environment(documents: list[Document], name: str, tmp_path: Path) -> dict[s
     """What the process in the Deployment sees: its ConfigMap, its Secret references resolved to dev values, and
     each *_FILE path moved under tmp_path (the real mount point is not writable here)."""
     made = {d["metadata"]["name"]: d["stringData"] for d in dev_secrets("wallet-dev")}
+    made["ledger-platform-client"] = {"client-id": "ledger-client", "client-secret": "bootstrap-printed"}
     [container] = pod_spec(find(documents, "Deployment", name))["containers"]
     environ: dict[str, str] = {}
     for source in container["envFrom"]:
@@ -146,6 +148,9 @@ def test_each_process_loads_its_configuration_from_the_manifests(
     contacts = load_contacts_config(Path("/tmp/wallet"), _environment(documents, "contacts", tmp_path))
     assert contacts.kek_ring.keys
     assert load_risk_config(Env(_environment(documents, "risk", tmp_path))).ledger_addr == "ledger:50052"
+    risk_gate = load_risk_gate(Env(_environment(documents, "ledger", tmp_path)))
+    assert risk_gate is not None  # on, with the platform client from its Secret
+    assert risk_gate.risk_addr == "risk:50054"
     gateway = load_gateway_config(_environment(documents, "gateway", tmp_path))
     assert (gateway.http_host, gateway.http_port, gateway.grpc_port) == ("0.0.0.0", 8080, 50050)
     assert gateway.upstreams == {
