@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-SECRET_NAME = re.compile(r"KEY|KEK|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL")
+SECRET_NAME = re.compile(r"(KEY|KEK|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIALS?)(_V\d+)?$")
 CREDENTIAL = re.compile(r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN ")
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|cargo|rustc|gfortran)\b")
 FORBIDDEN_SOURCES = frozenset({".", "./", "tests", "tests/", "bench", "bench/", ".run", ".run/"})

@@ -24,7 +24,9 @@ from deploy.render import Document, split_image
 from services.kit.grpc_server import LIVENESS_SERVICE
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "DaemonSet"})
-SECRET_NAME = re.compile(r"KEY|KEK|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|DATABASE_URL|REDIS_URL")
+# A setting that names a secret ends with the secret's noun (CONTACTS_KEK, CONTACTS_KEK_V2, RISK_CLIENT_SECRET) or
+# is a URL that carries a password; AUTH_ACCESS_TOKEN_TTL_S is a duration, not a token.
+SECRET_NAME = re.compile(r"(KEY|KEK|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIALS?)(_V\d+)?$|^(DATABASE|REDIS)_URL$")
 # A URL with a password (scheme://user:password@host) or a PEM block.
 SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN ")
 # The one writable path of a read-only root filesystem: Python's tempfile, the gateway's protoc scratch, run dir.
@@ -96,7 +98,7 @@ def check(documents: Sequence[Document]) -> list[str]:
 
 
 def _secret_like(name: str, value: Any) -> str | None:
-    if not name.endswith("_FILE") and SECRET_NAME.search(name.upper()):
+    if SECRET_NAME.search(name.upper()):
         return f"{name} looks like a secret"
     if isinstance(value, str) and SECRET_VALUE.search(value):
         return f"{name} holds a credential"

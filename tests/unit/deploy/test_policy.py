@@ -85,11 +85,16 @@ def test_a_secret_value_in_a_config_map_fails(rendered: dict[str, list[Document]
     def change(documents: list[Document]) -> None:
         data = find(documents, "ConfigMap", "contacts-config")["data"]
         data["CONTACTS_KEK"] = "c2VjcmV0"
+        data["CONTACTS_KEK_V2"] = "c2VjcmV0"
+        data["AUTH_ACCESS_TOKEN_TTL_S"] = "900"  # a duration: no secret
+        data["CONTACTS_KEK_FILE"] = "/var/run/secrets/wallet/kek"  # a path: no secret
         data["ANALYTICS"] = "postgresql://wallet:hunter2@postgres:5432/wallet_contacts"
 
     problems = broken(rendered["dev"], change)
     assert "ConfigMap/contacts-config: CONTACTS_KEK looks like a secret; use a Secret" in problems
+    assert "ConfigMap/contacts-config: CONTACTS_KEK_V2 looks like a secret; use a Secret" in problems
     assert "ConfigMap/contacts-config: ANALYTICS holds a credential; use a Secret" in problems
+    assert not [problem for problem in problems if "TTL_S" in problem or "_FILE" in problem]
 
 
 def test_secret_objects_and_literal_secret_env_fail(rendered: dict[str, list[Document]]) -> None:
