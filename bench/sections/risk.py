@@ -9,6 +9,9 @@ call is the full path — token, the one Redis round trip for features and versi
 the decision stored (SET NX), the record queued for the batched writer. Afterwards the server's metrics must show
 every counted call OK, and the assessments table a row for every OK call.
 
+``risk.assess_cpu_us`` is the servers' CPU time over the 64-in-flight run per call answered OK: unlike calls per
+second it hardly moves when other work shares the cores.
+
 ``risk.assess_replay_per_s`` keeps the earlier figure for comparison: one assessment id again and again, i.e. the
 idempotent replay path (token, the Redis read, the stored answer).
 """
@@ -110,7 +113,11 @@ def run(context: BenchContext) -> list[Figure]:
         metrics_ports = [_wait_for_ports(server, file)[1] for server, file in zip(servers, port_files, strict=True)]
         asyncio.run(_seed_windows(context.redis_url(), events_stream, organization_id))
         fresh_body = _fresh_request().SerializeToString()
+        cpu_before_s, ok_before = _cpu_seconds(servers), _check_all_ok(metrics_ports, [])
         throughput = _h2load(h2load, port, fresh_body, headers)
+        cpu_per_call_us = (
+            (_cpu_seconds(servers) - cpu_before_s) * 1e6 / max(1, _check_all_ok(metrics_ports, []) - ok_before)
+        )
         paced = _h2load(h2load, port, fresh_body, headers, paced=True)
         fresh_ok = _check_all_ok(metrics_ports, [throughput, paced])
         asyncio.run(_check_recorded(database_url, organization_id, fresh_ok))
@@ -146,6 +153,14 @@ def run(context: BenchContext) -> list[Figure]:
             p99_ms=paced.p99_ms,
         ),
         Figure(
+            name="risk.assess_cpu_us",
+            value=round(cpu_per_call_us),
+            unit="µs of server CPU per new evaluation answered OK at 64 in flight (all risk processes)",
+            target="report (2 cores ÷ this = the ceiling)",
+            p50_ms=None,
+            p99_ms=None,
+        ),
+        Figure(
             name="risk.assess_replay_per_s",
             value=round(replay.requests_per_s, 1),
             unit="Assess/s at 64 in flight, idempotent replays of one assessment id",
@@ -169,6 +184,16 @@ def _h2load(h2load: Path, port: int, body: bytes, headers: tuple[str, ...], *, p
         headers=headers,
         requests_per_s_per_connection=PACED_RPS_PER_CONNECTION if paced else None,
     )
+
+
+def _cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU the server processes used so far (Linux /proc): a cost per call that, unlike calls per
+    second, does not fall when other work shares the machine's cores."""
+    ticks = 0
+    for server in servers:
+        fields = Path(f"/proc/{server.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
