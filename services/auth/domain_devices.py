@@ -154,12 +154,12 @@ def registration_violations(device: Device) -> list[FieldViolation]:
 # --- challenges ------------------------------------------------------------------------------------------------
 
 
-def operation_violations(operation: DeviceOperation, method_needs_step_up: bool) -> list[FieldViolation]:
+def operation_violations(operation: DeviceOperation, method_can_be_approved: bool) -> list[FieldViolation]:
     violations: list[FieldViolation] = []
     if operation.method == "":
         violations.append(FieldViolation("operation.method", "is required"))
-    elif not method_needs_step_up:
-        violations.append(FieldViolation("operation.method", "must be a wallet method that asks for a step-up"))
+    elif not method_can_be_approved:
+        violations.append(FieldViolation("operation.method", "must be a declared, authenticated wallet method"))
     if operation.resource_id.strip() == "":
         violations.append(FieldViolation("operation.resource_id", "is required"))
     elif len(operation.resource_id) > limits.DEVICE_RESOURCE_ID_LENGTH_MAX:

@@ -237,11 +237,14 @@ async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: st
 # --- biometric step-up ------------------------------------------------------------------------------------------
 
 
-def _method_needs_step_up(method: str) -> bool:
+def _method_can_be_approved(method: str) -> bool:
+    """A declared, authenticated wallet method. Not only those whose policy always asks for step-up: the ledger's
+    risk gate asks for one on a CHALLENGE decision of an ordinary CreateTransfer, and that is the payment a phone
+    approves."""
     if not method.startswith("/wallet.") or method.count("/") != 2:
         return False
     policy = policy_for(method)
-    return policy is not None and policy.step_up
+    return policy is not None and not policy.anonymous
 
 
 async def create_device_challenge(core: AuthCore, *, device_id: str, operation: DeviceOperation) -> DeviceChallenge:
@@ -250,7 +253,7 @@ async def create_device_challenge(core: AuthCore, *, device_id: str, operation: 
     violations: list[FieldViolation] = []
     if device_id == "":
         violations.append(FieldViolation("device_id", "is required"))
-    violations += operation_violations(operation, _method_needs_step_up(operation.method))
+    violations += operation_violations(operation, _method_can_be_approved(operation.method))
     domain.raise_if(violations)
     now_s = core.clock()
     challenge_id = str(uuid7(int(now_s * 1000)))

@@ -241,14 +241,22 @@ async def test_expired_and_foreign_challenges_are_refused(auth: RunningAuth) -> 
         auth.clock.offset_s = 0.0
 
 
-async def test_challenges_need_an_active_own_device_and_a_step_up_method(auth: RunningAuth) -> None:
+async def test_challenges_need_an_active_own_device_and_a_declared_method(auth: RunningAuth) -> None:
     _, device_id, signed_in = await _device_setup(auth, Ed25519PrivateKey.generate())
     access = signed_in.tokens.access_token
+    # The risk gate's CHALLENGE on an ordinary transfer is a step-up too: CreateTransfer can be approved.
+    create_transfer = auth_devices_pb2.DeviceOperation(
+        method="/wallet.ledger.v1.LedgerService/CreateTransfer", resource_id=str(uuid.uuid4())
+    )
+    await auth.stub.CreateDeviceChallenge(
+        auth_devices_pb2.CreateDeviceChallengeRequest(device_id=device_id, operation=create_transfer),
+        metadata=bearer(access),
+    )
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await _challenge(auth, access, str(uuid.uuid4()), str(uuid.uuid4()))
     assert error_of(unknown).reason == "DEVICE_INVALID"
     bad = auth_devices_pb2.DeviceOperation(
-        method="/wallet.ledger.v1.LedgerService/GetAccount",  # no step-up there: nothing to approve
+        method="/wallet.ledger.v1.LedgerService/NoSuchMethod",  # not in the contract: nothing to approve
         resource_id="",
         amount=money_pb2.Money(currency="eur", amount_minor=-1),
     )

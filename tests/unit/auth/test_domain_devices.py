@@ -81,11 +81,11 @@ def test_signature_verifies_only_over_its_own_payload(algorithm: str) -> None:
 
 def test_operation_rules() -> None:
     good = d.DeviceOperation("/wallet.ledger.v1.LedgerService/ApproveTransfer", "t", "EUR", 1)
-    assert d.operation_violations(good, method_needs_step_up=True) == []
-    fields = {v.field for v in d.operation_violations(good, method_needs_step_up=False)}
+    assert d.operation_violations(good, method_can_be_approved=True) == []
+    fields = {v.field for v in d.operation_violations(good, method_can_be_approved=False)}
     assert fields == {"operation.method"}
     bad = d.DeviceOperation("", " ", "eur", 0)
-    fields = {v.field for v in d.operation_violations(bad, method_needs_step_up=False)}
+    fields = {v.field for v in d.operation_violations(bad, method_can_be_approved=False)}
     assert fields == {
         "operation.method",
         "operation.resource_id",
