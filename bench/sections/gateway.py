@@ -141,6 +141,15 @@ def _gateway_statuses(metrics_port: int) -> dict[str, int]:
     return {status: int(float(count)) for status, count in pattern.findall(text)}
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``; 0 where there is no procfs)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -308,9 +317,18 @@ def run(context: BenchContext) -> list[Figure]:
             ok_before = ledger_bench._ok_calls(ledger_metrics, "CreateTransfer")
             direct_loads: list[H2loadResult] = []
             http_loads: list[H2loadResult] = []
+            # CPU seconds per call of each process, over the HTTP rounds: unlike throughput, hardly moved by other
+            # load on the machine, so the report says where the time goes even when the ratio is noisy.
+            cpu_ledger_s = cpu_gateway_s = 0.0
+            http_calls = 0  # warm-up included, as the CPU times are
             for _ in range(ROUNDS):
                 direct_loads.append(direct(GRPC_CONNECTIONS, GRPC_STREAMS_PER_CONNECTION, DURATION_S))
+                ledger_cpu, gateway_cpu = _cpu_s(ledger.pid), _cpu_s(gateway.pid)
+                calls_before = ledger_bench._ok_calls(ledger_metrics, "CreateTransfer")
                 http_loads.append(via_gateway(IN_FLIGHT, DURATION_S))
+                cpu_ledger_s += _cpu_s(ledger.pid) - ledger_cpu
+                cpu_gateway_s += _cpu_s(gateway.pid) - gateway_cpu
+                http_calls += ledger_bench._ok_calls(ledger_metrics, "CreateTransfer") - calls_before
             direct_one = direct(1, 1, LATENCY_DURATION_S)
             http_one = via_gateway(1, LATENCY_DURATION_S)
             ledger_bench._wait_drained(ledger_metrics)
@@ -339,6 +357,10 @@ def run(context: BenchContext) -> list[Figure]:
     added_p50_ms = float(http_one.p50_ms or 0.0) - float(direct_one.p50_ms or 0.0)
     rounds = ", ".join(
         f"{d.requests_per_s:,.0f} vs {h.requests_per_s:,.0f}" for d, h in zip(direct_loads, http_loads, strict=True)
+    )
+    print(
+        f"  CPU per HTTP transfer: gateway {cpu_gateway_s / max(http_calls, 1) * 1e6:,.0f} us,"
+        f" ledger {cpu_ledger_s / max(http_calls, 1) * 1e6:,.0f} us"
     )
     print(
         f"  direct gRPC vs HTTP via gateway, transfers/s per round: {rounds}; "
