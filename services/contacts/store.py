@@ -23,6 +23,7 @@ from services.contacts.store_rows import contact_from_row as _contact
 from services.contacts.store_rows import thresholds_json as _thresholds_json
 from services.contacts.store_secrets import SecretStatements
 from services.kit.db import transaction
+from services.kit.kept_connection import KeptConnection
 
 CONTACT_SQL = "SELECT * FROM contact WHERE organization_id = $1 AND contact_id = $2"
 CONTACT_FOR_UPDATE_SQL = CONTACT_SQL + " FOR UPDATE"
@@ -327,6 +328,8 @@ class PgVault:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         # A provider: the pool exists only once the server has connected.
         self._pool = pool
+        # ResolvePhone's batches run back to back under load: no pool reset round trip between them.
+        self._resolver_connection = KeptConnection(pool)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -352,7 +355,7 @@ class PgVault:
             list(probe.blind_indexes) + [None] * (PROBE_INDEXES_MAX - len(probe.blind_indexes)) for probe in probes
         ]
         entries = [probe.entry for probe in probes]
-        rows = await self.pool.fetch(
+        rows = await self._resolver_connection.fetch(
             RESOLVE_BATCH_SQL,
             slots,
             [entry.organization_id for entry in entries],
