@@ -113,6 +113,9 @@ class LedgerStore(CommitStore, Protocol):
         after: tuple[dt.datetime, int] | None,
         limit: int,
     ) -> list[StatementRow]: ...
+    async def pending_at(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, moment: dt.datetime
+    ) -> tuple[int, int]: ...
     async def balance_before(
         self,
         connection: asyncpg.Connection,

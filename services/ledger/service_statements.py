@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
 from services.kit import paging
+from services.kit.db import transaction
 from services.kit.errors import FieldViolation, invalid
 from services.kit.ids import parse_uuid
 from services.ledger.caller import Caller
@@ -100,11 +101,15 @@ class StatementService:
         assert parsed is not None
         assert as_of is not None
         account = await self._visible_account(caller, parsed)
-        async with self._pool.acquire() as connection:
-            balance = await self._store.balance_before(
+        async with transaction(self._pool, isolation="repeatable_read") as connection:
+            # One snapshot for both reads, so a hold posted between them is counted once.
+            posted = await self._store.balance_before(
                 connection, caller.organization_id, parsed, as_of, inclusive=True
             )
-        return account, balance
+            pending_debits, pending_credits = await self._store.pending_at(
+                connection, caller.organization_id, parsed, as_of
+            )
+        return account, replace(posted, pending_debits_minor=pending_debits, pending_credits_minor=pending_credits)
 
     async def _visible_account(self, caller: Caller, account_id: uuid.UUID) -> Account:
         async with self._pool.acquire() as connection:

@@ -99,6 +99,8 @@ class StatementRow:
 class BalanceAt:
     posted_debits_minor: int
     posted_credits_minor: int
+    pending_debits_minor: int = 0
+    pending_credits_minor: int = 0
 
 
 _FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -247,6 +249,26 @@ class TransferStore:
             )
             for r in rows
         ]
+
+    async def pending_at(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, moment: dt.datetime
+    ) -> tuple[int, int]:
+        """(pending debits, pending credits) of the holds open at ``moment``: made at or before it and finalized
+        (posted, voided, expired) after it or not yet. A hold reserves its whole amount until it is finalized."""
+        row = await connection.fetchrow(
+            """SELECT
+                 (SELECT coalesce(sum(amount_minor), 0) FROM transfers
+                  WHERE organization_id = $1 AND debit_account_id = $2 AND pending AND created_at <= $3
+                    AND (finalized_at IS NULL OR finalized_at > $3)) AS debits,
+                 (SELECT coalesce(sum(amount_minor), 0) FROM transfers
+                  WHERE organization_id = $1 AND credit_account_id = $2 AND pending AND created_at <= $3
+                    AND (finalized_at IS NULL OR finalized_at > $3)) AS credits""",
+            organization_id,
+            account_id,
+            moment,
+        )
+        assert row is not None
+        return int(row["debits"]), int(row["credits"])
 
     async def balance_before(
         self,

@@ -60,7 +60,15 @@ def balance_out(account: Account, as_of: dt.datetime) -> ledger_accounts_pb2.Acc
 
 
 def balance_at_out(account: Account, balance: BalanceAt, as_of: dt.datetime) -> ledger_accounts_pb2.AccountBalance:
-    past = replace(account, balances=Balances(balance.posted_debits_minor, balance.posted_credits_minor, 0, 0))
+    past = replace(
+        account,
+        balances=Balances(
+            balance.posted_debits_minor,
+            balance.posted_credits_minor,
+            balance.pending_debits_minor,
+            balance.pending_credits_minor,
+        ),
+    )
     return balance_out(past, as_of)
 
 

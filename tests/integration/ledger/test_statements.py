@@ -14,6 +14,7 @@ from google.protobuf import timestamp_pb2
 
 from services.ledger.store_transfers import STATEMENT_SQL, TransferFilter, list_transfers_query
 from tests.integration.ledger.conftest import LedgerHarness
+from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_statements_pb2 as pb
 from wallet.ledger.v1 import ledger_transfers_pb2 as transfers_pb
 
@@ -64,6 +65,55 @@ async def test_statement_running_balance_pages_and_balance_at(ledger: LedgerHarn
     )
     assert past.balance.available.amount_minor == 900
     assert past.balance.posted_debits_minor == 100
+
+
+async def _now(ledger: LedgerHarness) -> dt.datetime:
+    async with ledger.app.runtime.pool.acquire() as connection:
+        moment: dt.datetime = await connection.fetchval("SELECT clock_timestamp()")
+        return moment
+
+
+async def _balance_at(ledger: LedgerHarness, account: str, moment: dt.datetime) -> Any:
+    reply = await ledger.stub.GetBalanceAt(
+        pb.GetBalanceAtRequest(account_id=account, as_of=_stamp(moment)), metadata=ledger.auth()
+    )
+    return reply.balance
+
+
+async def test_balance_at_counts_the_holds_open_at_that_instant(ledger: LedgerHarness) -> None:
+    payer, payee = await ledger.open(), await ledger.open()
+    await ledger.fund(payer, 1_000)
+    before_holds = await _now(ledger)
+    kept = await ledger.transfer(payer, payee, 300, pending=True)
+    voided = await ledger.transfer(payer, payee, 200, pending=True)
+    both_open = await _now(ledger)
+    await ledger.stub.VoidPendingTransfer(
+        transfers_pb.VoidPendingTransferRequest(transfer_id=voided.transfer_id, request_id=str(uuid.uuid4())),
+        metadata=ledger.auth(),
+    )
+    one_open = await _now(ledger)
+    await ledger.stub.PostPendingTransfer(
+        transfers_pb.PostPendingTransferRequest(
+            transfer_id=kept.transfer_id,
+            amount=money_pb2.Money(currency="EUR", amount_minor=120),
+            request_id=str(uuid.uuid4()),
+        ),
+        metadata=ledger.auth(),
+    )
+    after = await _now(ledger)
+
+    at = {
+        name: await _balance_at(ledger, payer, moment)
+        for name, moment in [("before", before_holds), ("both", both_open), ("one", one_open), ("after", after)]
+    }
+    assert [at[n].pending_debits_minor for n in ("before", "both", "one", "after")] == [0, 500, 300, 0]
+    assert [at[n].posted_debits_minor for n in ("before", "both", "one", "after")] == [0, 0, 0, 120]
+    assert [at[n].available.amount_minor for n in ("before", "both", "one", "after")] == [1_000, 500, 700, 880]
+    credited = [await _balance_at(ledger, payee, m) for m in (before_holds, both_open, one_open, after)]
+    assert [b.pending_credits_minor for b in credited] == [0, 500, 300, 0]
+    # Now equals the account's own running totals.
+    now = await ledger.balance(payer)
+    assert (now.pending_debits_minor, now.posted_debits_minor) == (at["after"].pending_debits_minor, 120)
 
 
 async def test_list_transfers_filters_and_pages_newest_first(ledger: LedgerHarness) -> None:
