@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from prometheus_client import Gauge
+
 from services.contacts.contact_reader import CONTACT_TABLE, PHONE_FIELD
 from services.contacts.crypto import BlindIndexer, Kms, data_key_aad, signing_key_aad
 from services.contacts.domain import (
@@ -31,6 +33,23 @@ from services.kit.errors import FieldViolation, NotFound, WalletError, invalid
 from services.kit.ids import parse_uuid, uuid7
 
 log = logging.getLogger(__name__)
+
+KEY_JOB_ITEMS_REMAINING = Gauge(
+    "wallet_contacts_key_job_items_remaining",
+    "Items (data keys or index rows) the running key job still has to move; 0 when none runs.",
+    ["kind"],
+)
+KEY_JOB_PROGRESS_RATIO = Gauge(
+    "wallet_contacts_key_job_progress_ratio", "Share of the last key job's items moved (1 when finished).", ["kind"]
+)
+
+
+def _export_progress(job: KeyJob, items_done: int, finished: bool) -> None:
+    kind = job.kind.name.lower()
+    total = max(job.items_total, 1)
+    done = job.items_total if finished else min(items_done, job.items_total)
+    KEY_JOB_ITEMS_REMAINING.labels(kind).set(job.items_total - done)
+    KEY_JOB_PROGRESS_RATIO.labels(kind).set(done / total if job.items_total else 1.0)
 
 
 class KeysTx(Protocol):
@@ -220,6 +239,7 @@ class KeysService:
                 else:
                     await tx.finish_job(job.key_job_id, KeyJobState.COMPLETED, "", now)
                     log.info("key job completed", extra={"fields": {"kind": job.kind.name}})
+                _export_progress(job, job.items_done + done, finished=not done)
         if failed is not None:
             async with self._store.transaction() as tx:
                 await tx.finish_job(failed[0], KeyJobState.FAILED, f"stopped on {failed[1]}", self._clock())

@@ -1,4 +1,5 @@
-"""The asyncpg pool: bounded connect-with-retry at start, and a transaction helper.
+"""The asyncpg pool: bounded connect-with-retry at start, a transaction helper, and the pool's saturation as
+Prometheus gauges (read at scrape time, so the hot path pays nothing).
 
 Only ``store.py`` modules use the pool's connections; service code asks for a transaction scope and hands the
 connection to the store.
@@ -8,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import asyncpg
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,48 @@ RETRYABLE_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
 )
+
+
+class PoolCollector(Collector):
+    """Exports every live pool's connections in use / idle and its maximum, labelled by database name (never by
+    URL: that could carry a password)."""
+
+    def __init__(self) -> None:
+        # asyncpg pools take no weak references: closed pools are dropped on the next track() or scrape instead.
+        self._pools: list[tuple[asyncpg.Pool, str]] = []
+        self._lock = threading.Lock()
+
+    def track(self, pool: asyncpg.Pool, database: str) -> None:
+        with self._lock:
+            self._pools = [(known, name) for known, name in self._pools if not known.is_closing()]
+            self._pools.append((pool, database))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        connections = GaugeMetricFamily(
+            "wallet_db_pool_connections", "Postgres pool connections, by state.", labels=["database", "state"]
+        )
+        maximum = GaugeMetricFamily(
+            "wallet_db_pool_size_max", "Most connections the pool opens.", labels=["database"]
+        )
+        with self._lock:
+            self._pools = [(known, name) for known, name in self._pools if not known.is_closing()]
+            pools = list(self._pools)
+        for pool, database in pools:
+            # Read from the scrape thread: plain integer reads, at worst one scrape off.
+            idle = pool.get_idle_size()
+            connections.add_metric([database, "in_use"], pool.get_size() - idle)
+            connections.add_metric([database, "idle"], idle)
+            maximum.add_metric([database], pool.get_max_size())
+        yield connections
+        yield maximum
+
+
+POOL_COLLECTOR = PoolCollector()
+REGISTRY.register(POOL_COLLECTOR)
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
 
 
 class DatabaseUnavailable(Exception):
@@ -61,6 +109,7 @@ async def create_pool(
                 server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS), "timezone": "UTC"},
             )
             assert pool is not None
+            POOL_COLLECTOR.track(pool, database_name(url))
             return pool
         except RETRYABLE_CONNECT_ERRORS as err:
             remaining_s = deadline - loop.time()

@@ -9,6 +9,10 @@ of one partition (e.g. an account) arrive in commit order as long as producers s
 they do, because every write to an account locks its row before inserting its outbox row. Delivery is at least once:
 a crash between XADD and DELETE republishes; consumers deduplicate by ``event_id``. A Redis outage only delays
 delivery: rows stay in the table and the relay catches up when Redis answers again.
+
+Tracing: each envelope carries the ``traceparent`` of the transaction that wrote it; a relay round is a PRODUCER span
+linked to (some of) those transactions, and consumers handle each event in a span linked to it
+(``services.kit.event_consumer.consuming``).
 """
 
 from __future__ import annotations
@@ -23,14 +27,19 @@ import asyncpg
 import redis.asyncio as redis_asyncio
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
 from prometheus_client import Counter, Gauge
 
+from services.kit.event_consumer import link_to_producer
 from services.kit.ids import uuid7
 from services.kit.migrations import advisory_lock_key
 from services.kit.telemetry import current_traceparent
 from wallet.common.v1 import events_pb2
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 OUTBOX_TABLE_SQL = """
 CREATE TABLE outbox (
@@ -51,6 +60,9 @@ RELAY_BACKOFF_MAX_S = 5.0
 # from the owning service's List RPCs.
 STREAM_MAX_LENGTH = 1_000_000
 STREAM_ENTRY_FIELD = "event"
+# A relay round's span links to this many of the transactions it relays (decoding every envelope of a 500-row round
+# for its traceparent would cost more than the links are worth; OTel keeps at most 128 links anyway).
+RELAY_SPAN_LINKS_MAX = 32
 
 OUTBOX_PUBLISHED = Counter("wallet_outbox_published_total", "Events relayed to Redis Streams.", ["service", "stream"])
 OUTBOX_LAG_SECONDS = Gauge("wallet_outbox_lag_seconds", "Age of the oldest unrelayed event, in seconds.", ["service"])
@@ -94,6 +106,14 @@ async def enqueue(connection: asyncpg.Connection, stream: str, envelope: events_
     )
 
 
+def _producer_links(rows: list[asyncpg.Record]) -> list[Link]:
+    links: list[Link] = []
+    for row in rows:
+        envelope = events_pb2.EventEnvelope.FromString(bytes(row["envelope"]))
+        links.extend(link_to_producer(envelope.traceparent))
+    return links
+
+
 @dataclass(frozen=True, slots=True)
 class RelayRound:
     published: int
@@ -128,17 +148,28 @@ class OutboxRelay:
             OUTBOX_LAG_SECONDS.labels(self._service_name).set(0)
             return RelayRound(published=0, more_waiting=False)
         OUTBOX_LAG_SECONDS.labels(self._service_name).set(max(0.0, time.time() - rows[0]["created_at"].timestamp()))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for row in rows:
-                pipe.xadd(
-                    row["stream"],
-                    {STREAM_ENTRY_FIELD: bytes(row["envelope"])},
-                    maxlen=STREAM_MAX_LENGTH,
-                    approximate=True,
-                )
-            await pipe.execute()
-        ids = [row["id"] for row in rows]
-        await connection.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        with _tracer.start_as_current_span(
+            "publish outbox",
+            context=otel_context.Context(),  # one trace per relay round, linked to the transactions it relays
+            kind=SpanKind.PRODUCER,
+            links=_producer_links(rows[:RELAY_SPAN_LINKS_MAX]),
+            attributes={
+                "messaging.system": "redis",
+                "messaging.operation": "publish",
+                "messaging.batch.message_count": len(rows),
+            },
+        ):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(
+                        row["stream"],
+                        {STREAM_ENTRY_FIELD: bytes(row["envelope"])},
+                        maxlen=STREAM_MAX_LENGTH,
+                        approximate=True,
+                    )
+                await pipe.execute()
+            ids = [row["id"] for row in rows]
+            await connection.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
         for row in rows:
             OUTBOX_PUBLISHED.labels(self._service_name, row["stream"]).inc()
         return RelayRound(published=len(rows), more_waiting=len(rows) == self._batch_size)

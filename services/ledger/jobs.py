@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from services.kit.outbox import OutboxRelay
 from services.kit.service_main import BackgroundJob
@@ -35,6 +35,11 @@ INVARIANT_KIND_NAMES = {
     3: "balance_equals_postings",
     4: "transfer_in_chain",
 }
+HOLDS_EXPIRED = Counter("wallet_ledger_holds_expired_total", "Pending holds the sweeper expired.")
+HOLD_EXPIRY_BACKLOG = Gauge(
+    "wallet_ledger_hold_expiry_backlog",
+    "Holds past their expiry not finalized yet, after the last sweep (capped at HOLD_BACKLOG_COUNT_MAX).",
+)
 JOB_ERROR_PAUSE_S = 1.0
 
 
@@ -58,6 +63,8 @@ async def expire_holds_round(app: LedgerApp) -> int:
         total += expired
         if expired < limits.EXPIRY_SWEEP_BATCH_MAX:
             break
+    HOLDS_EXPIRED.inc(total)
+    HOLD_EXPIRY_BACKLOG.set(await app.transfers.due_hold_backlog(app.clock()))
     return total
 
 

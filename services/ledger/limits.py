@@ -28,6 +28,8 @@ GROUP_COMMIT_ATTEMPTS_MAX = 3
 # Background jobs.
 EXPIRY_SWEEP_INTERVAL_S = 1.0
 EXPIRY_SWEEP_BATCH_MAX = 200
+# The hold-expiry backlog gauge counts at most this many (enough to page; bounded work per sweep).
+HOLD_BACKLOG_COUNT_MAX = 100_000
 SEAL_INTERVAL_S = 2.0
 SEAL_BLOCK_ENTRIES_MAX = 1_024
 INVARIANT_CHECK_INTERVAL_S = 60.0

@@ -275,6 +275,11 @@ class TransferService:
             outcomes = await commit_hold_transitions(connection, self._store, items, self._clock)
         return sum(1 for outcome in outcomes if outcome.error is None)
 
+    async def due_hold_backlog(self, now: dt.datetime) -> int:
+        """Holds whose expiry has passed but the sweeper has not finalized yet (at most HOLD_BACKLOG_COUNT_MAX)."""
+        async with self._pool.acquire() as connection:
+            return await self._store.count_due_holds(connection, now, limits.HOLD_BACKLOG_COUNT_MAX)
+
     async def create_batch(
         self, caller: Caller, *, batch_id: str, requests: Sequence[TransferRequest], atomic: bool
     ) -> list[BatchResult]:

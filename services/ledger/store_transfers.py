@@ -194,6 +194,16 @@ class TransferStore:
         )
         return [(r["organization_id"], r["transfer_id"]) for r in rows]
 
+    async def count_due_holds(self, connection: asyncpg.Connection, now: dt.datetime, cap: int) -> int:
+        """Holds past their expiry and not finalized yet, counted up to ``cap`` (the partial index
+        ``transfers_open_holds`` keeps this an index scan over the due holds only)."""
+        count = await connection.fetchval(
+            """SELECT count(*) FROM (SELECT 1 FROM transfers WHERE status = 1 AND hold_expires_at <= $1 LIMIT $2) due""",
+            now,
+            cap,
+        )
+        return int(count)
+
     async def list_transfers(
         self,
         connection: asyncpg.Connection,

@@ -15,6 +15,7 @@ import redis.asyncio as redis_asyncio
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
+from services.kit.event_consumer import consuming
 from services.kit.outbox import decode_entry
 from services.risk import limits
 from services.risk.config import RiskConfig
@@ -105,7 +106,9 @@ class LedgerEventConsumer:
             if not fields:
                 continue
             try:
-                await self._handle(decode_entry(fields))
+                envelope = decode_entry(fields)
+                with consuming(self._group, self._stream, envelope):
+                    await self._handle(envelope)
             except (
                 OSError,
                 ValueError,

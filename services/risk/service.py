@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from prometheus_client import Counter
+
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid, uuid7
 from services.kit.paging import decode_page_token, next_page, page_size
@@ -49,6 +51,11 @@ from services.risk.features import (
 from services.risk.rules import CompiledRuleSet, compile_document
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.json")
+DECISIONS = Counter(
+    "wallet_risk_decisions_total",
+    "Assess decisions made (replays not counted), by decision and by what decided: rules or a list hit.",
+    ["decision", "source"],
+)
 Clock = Callable[[], float]
 
 
@@ -278,6 +285,7 @@ class RiskService:
         if stored.body["t"] != now_s or stored.body["h"] != digest:
             return self._replayed(assessment_id, stored, digest)  # a concurrent twin won
         await self._recorder.submit(record)
+        DECISIONS.labels(decision.name.lower(), f"list_{list_outcome}" if list_outcome else "rules").inc()
         return result
 
     @staticmethod
