@@ -18,15 +18,22 @@ from services.kit.redaction import redact
 from services.kit.request_context import current_request_id
 
 _STANDARD_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+# Integers in structured fields from this size (10 digits) up are checked like text: phone and card numbers.
+INTEGER_REDACTION_MIN = 1_000_000_000
 
 
 def _redact_value(value: object) -> object:
     if isinstance(value, str):
         return redact(value)
-    if isinstance(value, bool | int | float) or value is None:
-        # Numbers are not redacted as numbers: a phone number passed as an int is still caught once stringified
-        # by the message, and amounts stay readable in structured fields.
+    if isinstance(value, bool | float) or value is None:
         return value
+    if isinstance(value, int):
+        # Amounts stay readable numbers; an integer long enough to be a phone or card number goes through the
+        # same filter as text (a masked 10-digit amount costs little, a leaked card number a lot).
+        if abs(value) < INTEGER_REDACTION_MIN:
+            return value
+        masked = redact(str(value))
+        return value if masked == str(value) else masked
     if isinstance(value, dict):
         return {str(k): _redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
