@@ -1,7 +1,7 @@
 """Ledger events for the outbox: domain facts → ``wallet.ledger.v1`` event messages in the kit's envelope.
 
 Partition key is the debit account for transfer events (so one account's events keep commit order; the relay
-publishes in outbox id order) and the account for account events.
+publishes in outbox id order), the account for account events, and the tenant for FX rate and sealed-block events.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from services.kit.outbox import make_envelope
 from services.kit.timestamps import timestamp_from_datetime
 from services.ledger.domain_accounts import Account
 from services.ledger.domain_transfers import EntryKind, Transfer
-from services.ledger.store_chain import OutboxRow
+from services.ledger.store_chain import Block, OutboxRow
+from services.ledger.store_fx import FxRate
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_events_pb2
 
@@ -126,3 +127,24 @@ def account_event(method: str, account: Account, actor_principal_id: str, reason
             money_pb2.Money(currency=account.currency, amount_minor=account.daily_outflow_limit_minor)
         )
     return message
+
+
+def fx_rate_event(rate: FxRate) -> Message:
+    """A rate set by SetFxRate (partition key: the tenant, so a tenant's rate changes keep their order)."""
+    return ledger_events_pb2.FxRateSet(
+        base_currency=rate.base_currency,
+        quote_currency=rate.quote_currency,
+        rate=format(rate.rate.normalize(), "f"),
+        actor_principal_id=rate.set_by_principal_id,
+    )
+
+
+def block_sealed_event(block: Block) -> Message:
+    """A block the sealer closed (partition key: the tenant), for anchoring Merkle roots elsewhere."""
+    return ledger_events_pb2.ChainBlockSealed(
+        block_number=block.block_number,
+        first_sequence=block.first_sequence,
+        last_sequence=block.last_sequence,
+        merkle_root=block.merkle_root,
+        sealed_at=_timestamp(block.sealed_at),
+    )

@@ -337,20 +337,51 @@ class AccountService:
         details: Mapping[str, str],
         now: dt.datetime,
     ) -> None:
-        traceparent = current_traceparent() or ""
-        trace_id = traceparent.split("-")[1] if traceparent.count("-") >= 3 else ""
-        await self._store.insert_audit_event(
-            connection,
-            caller.organization_id,
-            audit_event_id=uuid7(),
-            method=method,
-            actor_principal_id=caller.principal_id,
-            resource_id=resource_id,
-            request_id=current_request_id() or request_id,
-            trace_id=trace_id,
-            details=details,
-            occurred_at=now,
-        )
+        await record_audit(self._store, connection, caller, method, resource_id, request_id, details, now)
+
+
+class AuditWriter(Protocol):
+    async def insert_audit_event(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        *,
+        audit_event_id: uuid.UUID,
+        method: str,
+        actor_principal_id: str,
+        resource_id: str,
+        request_id: str,
+        trace_id: str,
+        details: Mapping[str, str],
+        occurred_at: dt.datetime,
+    ) -> None: ...
+
+
+async def record_audit(
+    store: AuditWriter,
+    connection: asyncpg.Connection,
+    caller: Caller,
+    method: str,
+    resource_id: str,
+    request_id: str,
+    details: Mapping[str, str],
+    now: dt.datetime,
+) -> None:
+    """One audit event in the caller's transaction: who, what, on which resource, with old and new values."""
+    traceparent = current_traceparent() or ""
+    trace_id = traceparent.split("-")[1] if traceparent.count("-") >= 3 else ""
+    await store.insert_audit_event(
+        connection,
+        caller.organization_id,
+        audit_event_id=uuid7(),
+        method=method,
+        actor_principal_id=caller.principal_id,
+        resource_id=resource_id,
+        request_id=current_request_id() or request_id,
+        trace_id=trace_id,
+        details=details,
+        occurred_at=now,
+    )
 
 
 def _replayed_account(command: OpenAccountCommand, existing: Account) -> Account:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,10 +28,14 @@ from services.ledger.errors import (
     FxRateUnavailable,
     UnknownCurrency,
 )
+from services.ledger.events import fx_rate_event, outbox_row
+from services.ledger.service import AuditWriter, record_audit
+from services.ledger.store_chain import OutboxRow
 from services.ledger.store_fx import ExchangeRecord, FxRate, Quote
 
 
-class FxServiceStore(CommitStore, Protocol):
+class FxServiceStore(CommitStore, AuditWriter, Protocol):
+    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str
     ) -> Currency | None: ...
@@ -99,11 +104,34 @@ class FxService:
             for field, code in (("base_currency", base), ("quote_currency", quote)):
                 if await self._store.currency(connection, caller.organization_id, code) is None:
                     raise UnknownCurrency(field)
+            previous = await self._store.get_rate(connection, caller.organization_id, base, quote)
             wanted = FxRate(base, quote, parsed_rate, now, caller.principal_id, valid_until, request)
             stored = await self._store.upsert_rate(connection, caller.organization_id, wanted)
+            if stored.request_id == request and stored.set_at == now:
+                # This call changed the rate (a replay returns the stored row untouched): audit it and tell
+                # subscribers, in the same transaction.
+                await self._record_rate_change(connection, caller, previous, stored, now)
         if stored.request_id == request and stored.rate != parsed_rate:
             raise IdempotencyKeyReused("request_id", "rate")
         return stored
+
+    async def _record_rate_change(
+        self,
+        connection: asyncpg.Connection,
+        caller: Caller,
+        previous: FxRate | None,
+        stored: FxRate,
+        now: dt.datetime,
+    ) -> None:
+        details = {
+            "old_rate": "" if previous is None else format(previous.rate.normalize(), "f"),
+            "new_rate": format(stored.rate.normalize(), "f"),
+            "valid_until": "" if stored.valid_until is None else stored.valid_until.isoformat(),
+        }
+        pair = f"{stored.base_currency}/{stored.quote_currency}"
+        await record_audit(self._store, connection, caller, "SetFxRate", pair, str(stored.request_id), details, now)
+        row = outbox_row(caller.organization_id, caller.organization_id, fx_rate_event(stored), now)
+        await self._store.enqueue_events(connection, [row])
 
     async def get_rate(self, caller: Caller, *, base: str, quote: str) -> FxRate:
         violations: list[FieldViolation] = []

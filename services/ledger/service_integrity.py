@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,12 +18,14 @@ from services.ledger.caller import Caller
 from services.ledger.chain import ChainEntry, audit_path, canonical_encoding, first_broken, merkle_root
 from services.ledger.commit import Clock
 from services.ledger.errors import ChainEntryNotSealed, TransferNotFound
+from services.ledger.events import block_sealed_event, outbox_row
 from services.ledger.proof import GENESIS_HASH
-from services.ledger.store_chain import Block, ChainHead
+from services.ledger.store_chain import Block, ChainHead, OutboxRow
 from services.ledger.store_invariants import InvariantFinding
 
 
 class IntegrityStore(Protocol):
+    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def unsealed_tenants(self, connection: asyncpg.Connection, limit: int) -> list[uuid.UUID]: ...
     async def lock_seal_point(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID
@@ -114,6 +117,8 @@ class IntegrityService:
                     sealed_at=self._clock(),
                 )
                 await self._store.insert_block(connection, block)
+                row = outbox_row(organization_id, organization_id, block_sealed_event(block), block.sealed_at)
+                await self._store.enqueue_events(connection, [row])
                 sealed += 1
         return sealed
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +18,8 @@ from services.ledger.events import LEDGER_EVENTS_STREAM
 from tests.integration.ledger.conftest import LedgerHarness
 from wallet.ledger.v1 import ledger_accounts_pb2 as accounts_pb
 from wallet.ledger.v1 import ledger_events_pb2
+from wallet.ledger.v1 import ledger_fx_pb2 as fx_pb
+from wallet.ledger.v1 import ledger_integrity_pb2 as integrity_pb
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +157,62 @@ async def test_account_and_hold_facts_are_written_to_the_outbox_in_order(ledger:
     types = [decode_entry({b"event": bytes(r["envelope"])}).event_type.rsplit(".", 1)[1] for r in rows]
     assert types == ["AccountOpened", "TransferPending", "AccountFrozen"]
     assert len({r["event_id"] for r in rows}) == len(rows)
+
+
+async def _events_of(ledger: LedgerHarness, partition_key: str) -> list[tuple[str, Any]]:
+    async with ledger.app.runtime.pool.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT envelope FROM outbox WHERE partition_key = $1 ORDER BY id", partition_key
+        )
+    envelopes = [decode_entry({b"event": bytes(r["envelope"])}) for r in rows]
+    return [(e.event_type.rsplit(".", 1)[1], e) for e in envelopes]
+
+
+async def test_fx_rate_changes_are_audited_and_published_once(ledger: LedgerHarness) -> None:
+    org = str(uuid.uuid4())
+    first = fx_pb.SetFxRateRequest(
+        base_currency="EUR", quote_currency="USD", rate="1.0850", request_id=str(uuid.uuid4())
+    )
+    await ledger.stub.SetFxRate(first, metadata=ledger.auth(org=org))
+    await ledger.stub.SetFxRate(first, metadata=ledger.auth(org=org))  # a replay changes nothing
+    second = fx_pb.SetFxRateRequest(
+        base_currency="EUR", quote_currency="USD", rate="1.09", request_id=str(uuid.uuid4())
+    )
+    await ledger.stub.SetFxRate(second, metadata=ledger.auth(org=org))
+
+    audit = await ledger.stub.ListAuditEvents(
+        integrity_pb.ListAuditEventsRequest(resource_id="EUR/USD"), metadata=ledger.auth(org=org)
+    )
+    changes = sorted((e.details["old_rate"], e.details["new_rate"]) for e in audit.audit_events)
+    assert changes == [("", "1.085"), ("1.085", "1.09")]
+    assert {e.method for e in audit.audit_events} == {"SetFxRate"}
+
+    events = await _events_of(ledger, org)
+    assert [name for name, _ in events] == ["FxRateSet", "FxRateSet"]
+    rates = []
+    for _, envelope in events:
+        payload = ledger_events_pb2.FxRateSet()
+        envelope.payload.Unpack(payload)
+        rates.append((payload.base_currency, payload.quote_currency, payload.rate))
+    assert rates == [("EUR", "USD", "1.085"), ("EUR", "USD", "1.09")]
+
+
+async def test_a_sealed_block_is_published_with_its_merkle_root(ledger: LedgerHarness) -> None:
+    org = str(uuid.uuid4())
+    account, other = await ledger.open(org=org), await ledger.open(org=org)
+    await ledger.fund(account, 10, org=org)
+    await ledger.transfer(account, other, 3, org=org)
+    assert await ledger.app.integrity.seal_pending() >= 1
+    sealed = [e for name, e in await _events_of(ledger, org) if name == "ChainBlockSealed"]
+    assert len(sealed) == 1
+    block = ledger_events_pb2.ChainBlockSealed()
+    sealed[0].payload.Unpack(block)
+    async with ledger.app.runtime.pool.acquire() as connection:
+        stored = await connection.fetchrow(
+            "SELECT block_number, first_sequence, last_sequence, merkle_root FROM chain_blocks"
+            " WHERE organization_id = $1",
+            uuid.UUID(org),
+        )
+    assert stored is not None
+    assert (block.block_number, block.first_sequence, block.last_sequence) == (1, 1, stored["last_sequence"])
+    assert block.merkle_root == bytes(stored["merkle_root"])
