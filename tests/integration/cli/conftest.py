@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,19 +18,15 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from bench.databases import fresh_service_database
 from cli.walletctl import app as walletctl
 from devstack.databases import with_database
 from services.auth.bootstrap import bootstrap_platform_client
-from services.auth.store import AuthStore
 from services.contacts.config import load_contacts_config
 from services.contacts.jobs import key_job_worker
 from services.contacts.server import ContactsApp
-from services.kit import db
 from services.kit.grpc_server import Registration, Runtime, WalletServer
-from services.kit.jwks import AuthServiceJwksSource
-from services.kit.migrations import apply_migrations
-from services.kit.testing import TEST_AUDIENCE, TEST_ISSUER, SigningKey, config_for_tests, start_test_server
-from services.kit.tokens import TokenVerifier
+from services.kit.testing import SigningKey, config_for_tests, start_test_server
 from services.ledger.app import LedgerApp
 from services.ledger.server import registrations_for as ledger_registrations
 from services.risk.app import RiskApp
@@ -46,11 +42,9 @@ from tests.integration.auth.conftest import (
     sign_up,
     start_auth,
 )
-from tests.integration.contacts.conftest import MIGRATIONS as CONTACTS_MIGRATIONS
 from tests.integration.contacts.conftest import vault_environ
-from tests.integration.ledger.conftest import MIGRATIONS as LEDGER_MIGRATIONS
-from tests.integration.risk.conftest import MIGRATIONS as RISK_MIGRATIONS
 from tests.integration.risk.conftest import Tokens
+from tests.integration.services_stack import auth_backed_verifier
 from wallet.ledger.v1 import ledger_service_pb2_grpc
 
 OPERATOR_SCOPES = (
@@ -77,7 +71,6 @@ class Suite:
     client_id: str
     client_secret: str
     run_dir: Path
-    cleanups: list[str] = field(default_factory=list)
 
     def environ(self, **overrides: str) -> dict[str, str]:
         """walletctl's environment: the suite's addresses and the operator's client credentials."""
@@ -108,36 +101,10 @@ async def walletctl_run(args: Sequence[str], environ: Mapping[str, str]) -> Resu
     return await asyncio.to_thread(runner.invoke, walletctl, list(args), env=dict(environ), catch_exceptions=False)
 
 
-def jwks_verifier(auth_address: str) -> TokenVerifier:
-    return TokenVerifier(
-        AuthServiceJwksSource(auth_address), audience=TEST_AUDIENCE, issuer=TEST_ISSUER, refresh_min_interval_s=0.0
-    )
-
-
-async def _platform_client(database_url: str) -> tuple[str, str]:
-    pool = await db.create_pool(database_url, min_size=1, max_size=1, budget_s=10)
-    try:
-        client_id, secret, _ = await bootstrap_platform_client(
-            AuthStore(lambda: pool), f"walletctl-{uuid.uuid4().hex[:8]}", OPERATOR_SCOPES
-        )
-    finally:
-        await pool.close()
-    return client_id, secret
-
-
-async def migrated_database(postgres_server_url: str, migrations: Path, scope: str) -> str:
-    name = f"test_cli_{scope}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+async def migrated_database(postgres_server_url: str, service: str) -> str:
+    name = f"test_cli_{service}_{uuid.uuid4().hex[:12]}"
     url = with_database(postgres_server_url, name)
-    connection = await asyncpg.connect(url)
-    try:
-        await apply_migrations(connection, migrations, scope=scope)
-    finally:
-        await connection.close()
+    await fresh_service_database(postgres_server_url, url, name, service)
     return url
 
 
@@ -157,9 +124,11 @@ async def suite(
     run_dir = tmp_path_factory.mktemp("walletctl-run")
     auth_url = await create_database(postgres_server_url)
     auth = await start_auth(auth_url, redis_server_url, auth_env())
-    client_id, client_secret = await _platform_client(auth_url)
+    client_id, client_secret, _ = await bootstrap_platform_client(
+        auth.app.store, f"walletctl-{uuid.uuid4().hex[:8]}", OPERATOR_SCOPES
+    )
 
-    ledger_url = await migrated_database(postgres_server_url, LEDGER_MIGRATIONS, "ledger")
+    ledger_url = await migrated_database(postgres_server_url, "ledger")
     ledger_holder: list[LedgerApp] = []
 
     def build_ledger(runtime: Runtime) -> Sequence[Registration]:
@@ -167,20 +136,20 @@ async def suite(
         return ledger_registrations(ledger_holder[0])
 
     ledger = await start_test_server(
-        config_for_tests("ledger", ledger_url, redis_server_url), build_ledger, jwks_verifier(auth.address)
+        config_for_tests("ledger", ledger_url, redis_server_url), build_ledger, auth_backed_verifier(auth.address)
     )
 
-    contacts_url = await migrated_database(postgres_server_url, CONTACTS_MIGRATIONS, "contacts")
+    contacts_url = await migrated_database(postgres_server_url, "contacts")
     contacts_app = ContactsApp(load_contacts_config(run_dir, vault_environ(run_dir)))
     contacts = await start_test_server(
         config_for_tests("contacts", contacts_url, redis_server_url, WALLET_RUN_DIR=str(run_dir)),
         contacts_app.build,
-        jwks_verifier(auth.address),
+        auth_backed_verifier(auth.address),
     )
     assert contacts_app.vault is not None
     contacts.runtime.background_tasks.append(asyncio.create_task(key_job_worker(contacts_app.vault.keys)))
 
-    risk_url = await migrated_database(postgres_server_url, RISK_MIGRATIONS, "risk")
+    risk_url = await migrated_database(postgres_server_url, "risk")
     suffix = uuid.uuid4().hex[:8]
     risk_config = RiskConfig(ledger_events_stream=f"test.cli.events.{suffix}", consumer_group=f"risk-{suffix}")
     risk_app_holder: list[RiskApp] = []
@@ -191,7 +160,7 @@ async def suite(
         return risk_registrations(risk_app_holder[0])(runtime)
 
     risk = await start_test_server(
-        config_for_tests("risk", risk_url, redis_server_url), build_risk, jwks_verifier(auth.address)
+        config_for_tests("risk", risk_url, redis_server_url), build_risk, auth_backed_verifier(auth.address)
     )
     try:
         yield Suite(auth, ledger, ledger_holder[0], contacts, contacts_app, risk, client_id, client_secret, run_dir)

@@ -75,3 +75,17 @@ async def test_event_carries_the_trace_and_consumer_links_back(
 @pytest.mark.parametrize("traceparent", ["", "garbage", "00-" + "0" * 32 + "-" + "0" * 16 + "-01"])
 def test_no_link_without_a_valid_traceparent(traceparent: str) -> None:
     assert link_to_producer(traceparent) == []
+
+
+async def test_an_idle_relay_poll_leaves_no_spans(
+    pool: asyncpg.Pool, redis_client: redis_asyncio.Redis, span_exporter: InMemorySpanExporter
+) -> None:
+    before = len(span_exporter.get_finished_spans())
+    async with pool.acquire() as connection:
+        for _ in range(3):
+            assert (await OutboxRelay("test", pool, redis_client).relay_once(connection)).published == 0
+        await connection.fetchval("SELECT 1")  # instrumentation is back on after the poll
+    new_spans = span_exporter.get_finished_spans()[before:]
+    statements = [str((span.attributes or {}).get("db.statement")) for span in new_spans]
+    assert "SELECT 1" in statements
+    assert not [statement for statement in statements if "outbox" in statement]
