@@ -85,7 +85,8 @@ class SpanNode:
         shown: list[tuple[str, str]] = []
         for key in HIGHLIGHTED_ATTRIBUTES:
             if key in self.attributes:
-                value = str(self.attributes[key])
+                # One line per span: statements keep their words, not their line breaks.
+                value = " ".join(str(self.attributes[key]).split())
                 if key == "db.statement" and len(value) > DB_STATEMENT_CHARS_MAX:
                     value = value[:DB_STATEMENT_CHARS_MAX] + "…"
                 shown.append((key, value))

@@ -33,7 +33,9 @@ def recorded_lines() -> tuple[str, list[str]]:
     with tracer.start_as_current_span("POST /v1/transfers", kind=SpanKind.SERVER) as root:
         with (
             tracer.start_as_current_span("/wallet.ledger.v1.LedgerService/CreateTransfer", kind=SpanKind.CLIENT),
-            tracer.start_as_current_span("INSERT", attributes={"db.system": "postgresql"}),
+            tracer.start_as_current_span(
+                "INSERT", attributes={"db.system": "postgresql", "db.statement": "INSERT INTO t\n  VALUES ($1)"}
+            ),
         ):
             pass
         with tracer.start_as_current_span("XADD", attributes={"db.system": "redis"}):
@@ -53,7 +55,10 @@ def test_builds_the_tree_in_start_order_with_durations() -> None:
     assert root.service == "wallet-ledger"
     assert [child.name for child in root.children] == ["/wallet.ledger.v1.LedgerService/CreateTransfer", "XADD"]
     assert [grandchild.name for grandchild in root.children[0].children] == ["INSERT"]
-    assert root.children[0].children[0].highlights() == [("db.system", "postgresql")]
+    assert root.children[0].children[0].highlights() == [
+        ("db.system", "postgresql"),
+        ("db.statement", "INSERT INTO t VALUES ($1)"),
+    ]
     assert count_spans(roots) == 4
     assert root.duration_ms >= root.children[0].duration_ms >= 0
 
