@@ -95,6 +95,14 @@ async def test_invalid_input_names_every_field_and_writes_nothing(vault: Vault) 
     assert list(listed.contacts) == []
 
 
+async def test_an_undeclared_purpose_number_is_refused_at_decoding(vault: Vault) -> None:
+    request = store_request("+33 6 12 34 56 78", "")
+    request.purposes.append(99)
+    details = await error_of(vault.stub.StoreContact(request, metadata=vault.customer(str(uuid.uuid4()))))
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in details.field_violations] == [f"purposes[{len(request.purposes) - 1}]"]
+
+
 async def test_impossible_number_is_rejected(vault: Vault) -> None:
     details = await error_of(
         vault.stub.StoreContact(store_request("+1 555 0100 99999", ""), metadata=vault.customer(str(uuid.uuid4())))
