@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -47,11 +48,50 @@ def postgres_server_url() -> Iterator[str]:
         server.stop()
 
 
+# A given Redis is shared (other test sessions, a developer's `make run`, yesterday's leftovers): each session
+# claims one logical database of its own, empties it, and releases it at the end, so tests that read a whole
+# stream or scan every key see only this session's data. Database 0 (services' default) and 13-15 (benchmarks)
+# are never used.
+TEST_REDIS_DATABASES = range(1, 13)
+REDIS_CLAIM_TTL_S = 4 * 3600
+
+
+def _claim_redis_database(url: str) -> tuple[str, int, str]:
+    import redis as redis_sync
+
+    token = uuid.uuid4().hex
+    base = redis_sync.Redis.from_url(url, db=0)
+    try:
+        for number in TEST_REDIS_DATABASES:
+            if base.set(f"wallet-tests:redis-db:{number}", token, nx=True, ex=REDIS_CLAIM_TTL_S):
+                redis_sync.Redis.from_url(url, db=number).flushdb()
+                return urlsplit(url)._replace(path=f"/{number}").geturl(), number, token
+    finally:
+        base.close()
+    raise RuntimeError(f"all test Redis databases {TEST_REDIS_DATABASES} are claimed by other sessions")
+
+
+def _release_redis_database(url: str, number: int, token: str) -> None:
+    import redis as redis_sync
+
+    base = redis_sync.Redis.from_url(url, db=0)
+    try:
+        if base.get(f"wallet-tests:redis-db:{number}") == token.encode():
+            redis_sync.Redis.from_url(url, db=number).flushdb()
+            base.delete(f"wallet-tests:redis-db:{number}")
+    finally:
+        base.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     given = os.environ.get("REDIS_URL")
     if given:
-        yield given
+        session_url, number, token = _claim_redis_database(given)
+        try:
+            yield session_url
+        finally:
+            _release_redis_database(given, number, token)
         return
     server = start_embedded_redis(TEST_RUN_DIR / "redis")
     try:

@@ -112,7 +112,11 @@ async def test_posted_transfer_event_arrives_in_account_order_and_after_an_outag
     proxy = RedisProxy(target.hostname or "127.0.0.1", target.port or 6379)
     await proxy.open()
     relay_redis = redis_asyncio.Redis(
-        host="127.0.0.1", port=proxy.port, socket_timeout=1.0, socket_connect_timeout=1.0
+        host="127.0.0.1",
+        port=proxy.port,
+        db=int(target.path.strip("/") or 0),
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
     )
     relay = asyncio.create_task(
         OutboxRelay("ledger-test", ledger.app.runtime.pool, relay_redis, poll_interval_s=0.05).run()
