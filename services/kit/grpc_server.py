@@ -155,10 +155,7 @@ class WalletServer:
         await self._set_readiness(health_pb2.HealthCheckResponse.NOT_SERVING)
         if drain_delay_s > 0:
             await asyncio.sleep(drain_delay_s)
-        for task in self.runtime.background_tasks:
-            task.cancel()
-        if self.runtime.background_tasks:
-            await asyncio.gather(*self.runtime.background_tasks, return_exceptions=True)
+        await stop_background_tasks(self.runtime.background_tasks)
         if self._server is not None:
             await self._server.stop(self.runtime.config.drain_grace_s)
         if self.runtime.pool_or_none is not None:
@@ -177,6 +174,33 @@ def _tune_garbage_collector() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+# A background job gets this long to finish after it is cancelled. Cancellation is repeated meanwhile: a client
+# library that turns one CancelledError into its own error (redis-py can, in a blocking read) would otherwise
+# leave a job looping on a "retry", and the process would never exit.
+BACKGROUND_STOP_TIMEOUT_S = 10.0
+BACKGROUND_RECANCEL_INTERVAL_S = 0.5
+
+
+async def stop_background_tasks(tasks: Sequence[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Cancels every task, again and again until it is done or the timeout passes; logs and returns the ones
+    left running."""
+    if not tasks:
+        return set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BACKGROUND_STOP_TIMEOUT_S
+    pending = {task for task in tasks if not task.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=BACKGROUND_RECANCEL_INTERVAL_S)
+    if pending:
+        log.error("background jobs did not stop", extra={"fields": {"jobs": sorted(t.get_name() for t in pending)}})
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("background job failed", exc_info=task.exception())
+    return pending
 
 
 class RedisUnavailable(Exception):

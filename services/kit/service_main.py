@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -20,7 +21,7 @@ import uvloop
 
 from services.kit import db
 from services.kit.config import ConfigError, Env, ServiceConfig, load_service_config
-from services.kit.grpc_server import RedisUnavailable, Registration, Runtime, WalletServer
+from services.kit.grpc_server import RedisUnavailable, Registration, Runtime, WalletServer, stop_background_tasks
 from services.kit.jwks import AuthServiceJwksSource
 from services.kit.logs import setup_logging
 from services.kit.migrations import MigrationError, apply_migrations
@@ -99,6 +100,12 @@ async def serve(spec: ServiceSpec, config: ServiceConfig, *, drain_delay_s: floa
     finally:
         stop_wait.cancel()
         await server.stop(drain_delay_s=drain_delay_s)
+        # Whatever else still runs (a library's task, a job that ignored cancellation) must not keep the process
+        # alive: the event loop's own shutdown would wait for it forever.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if await stop_background_tasks(others):
+            logging.shutdown()
+            os._exit(0)
 
 
 def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
