@@ -105,19 +105,27 @@ async def test_postgres_restart_mid_load(
     stream_start = await stream_tail(redis_server_url)
     funded = await open_and_fund(ledger)
     tally = Tally()
+    # The clients keep sending until Postgres is back, however fast the ledger answers.
+    outage_over = asyncio.Event()
     load = asyncio.gather(
-        *(retrying_client(ledger, funded.accounts, seed, TRANSFERS_PER_CLIENT, tally) for seed in range(CLIENTS))
+        *(
+            retrying_client(ledger, funded.accounts, seed, TRANSFERS_PER_CLIENT, tally, until=outage_over)
+            for seed in range(CLIENTS)
+        )
     )
-    await asyncio.sleep(0.5)
-    await asyncio.to_thread(private_postgres.stop)
-    probe = Probe(ledger, funded.accounts[0], funded.accounts[1])
-    answer = await probe.first_answer()
-    assert answer is not None, "a transfer succeeded while Postgres was down"
-    assert answer.code == grpc.StatusCode.UNAVAILABLE, answer
-    assert answer.retry_after_s is not None, "UNAVAILABLE without RetryInfo"
-    await asyncio.sleep(OUTAGE_S)
-    restarted = await asyncio.to_thread(start_embedded_postgres, private_dir / "postgres")
-    assert restarted.url == private_postgres.url
+    try:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(private_postgres.stop)
+        probe = Probe(ledger, funded.accounts[0], funded.accounts[1])
+        answer = await probe.first_answer()
+        assert answer is not None, "a transfer succeeded while Postgres was down"
+        assert answer.code == grpc.StatusCode.UNAVAILABLE, answer
+        assert answer.retry_after_s is not None, "UNAVAILABLE without RetryInfo"
+        await asyncio.sleep(OUTAGE_S)
+        restarted = await asyncio.to_thread(start_embedded_postgres, private_dir / "postgres")
+        assert restarted.url == private_postgres.url
+    finally:
+        outage_over.set()
     await load
     await probe.settle(tally)
     assert ledger.process.starts == 1, "the ledger had to be restarted to recover"
@@ -134,17 +142,24 @@ async def test_redis_outage_mid_load_then_relay_catches_up(
         stream_start = await stream_tail(redis.url)
         funded = await open_and_fund(ledger)
         tally = Tally()
+        outage_over = asyncio.Event()
         load = asyncio.gather(
-            *(retrying_client(ledger, funded.accounts, seed, TRANSFERS_PER_CLIENT, tally) for seed in range(CLIENTS))
+            *(
+                retrying_client(ledger, funded.accounts, seed, TRANSFERS_PER_CLIENT, tally, until=outage_over)
+                for seed in range(CLIENTS)
+            )
         )
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(redis.stop)
-        probe = Probe(ledger, funded.accounts[0], funded.accounts[1])
-        answer = await probe.first_answer()
-        # Transfers do not need Redis: they commit with their events in the outbox while it is away.
-        assert answer is None or (answer.code == grpc.StatusCode.UNAVAILABLE and answer.retry_after_s is not None)
-        await asyncio.sleep(OUTAGE_S)
-        redis = await asyncio.to_thread(start_embedded_redis, private_dir / "redis", port=redis.port)
+        try:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(redis.stop)
+            probe = Probe(ledger, funded.accounts[0], funded.accounts[1])
+            answer = await probe.first_answer()
+            # Transfers do not need Redis: they commit with their events in the outbox while it is away.
+            assert answer is None or (answer.code == grpc.StatusCode.UNAVAILABLE and answer.retry_after_s is not None)
+            await asyncio.sleep(OUTAGE_S)
+            redis = await asyncio.to_thread(start_embedded_redis, private_dir / "redis", port=redis.port)
+        finally:
+            outage_over.set()
         await load
         await probe.settle(tally)
         assert ledger.process.starts == 1

@@ -50,6 +50,7 @@ class Tally:
     declined: set[str] = field(default_factory=set)
     retries: int = 0
     reused: list[str] = field(default_factory=list)
+    sent: int = 0  # transfers the clients sent (each until answered)
 
 
 async def send_until_answered(
@@ -72,11 +73,24 @@ async def send_until_answered(
         await asyncio.sleep(RETRY_PAUSE_S)
 
 
-async def retrying_client(ledger: Ledger, accounts: list[str], seed: int, transfers: int, tally: Tally) -> None:
+async def retrying_client(
+    ledger: Ledger,
+    accounts: list[str],
+    seed: int,
+    transfers: int,
+    tally: Tally,
+    *,
+    until: asyncio.Event | None = None,
+) -> None:
+    """Sends ``transfers`` transfers one after the other, each until answered, and goes on while ``until`` is not
+    set: a fault injected during the load then meets it however fast the ledger answers."""
     rng = random.Random(seed)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ledger.process.port}", options=CHANNEL_OPTIONS) as channel:
         stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
-        for _ in range(transfers):
+        sent = 0
+        while sent < transfers or (until is not None and not until.is_set()):
+            sent += 1
+            tally.sent += 1
             debit, credit = rng.sample(accounts, 2)
             amount = rng.randint(1, AMOUNT_MAX_MINOR)
             request = ledger_transfers_pb2.CreateTransferRequest(
