@@ -120,6 +120,8 @@ class TokenSubject:
     # A device step-up approves one operation: the token says which (see services.kit.tokens.Principal).
     bound_method: str | None = None
     bound_resource_id: str | None = None
+    bound_currency: str | None = None
+    bound_amount_minor: int | None = None
 
 
 # Scope of a token issued while the organization requires MFA and the principal has none yet: enrolment only.
@@ -155,6 +157,9 @@ def access_claims(
         assert subject.bound_resource_id is not None
         claims["bound_method"] = subject.bound_method
         claims["bound_resource_id"] = subject.bound_resource_id
+        if subject.bound_amount_minor is not None:
+            claims["bound_currency"] = subject.bound_currency
+            claims["bound_amount_minor"] = subject.bound_amount_minor
     return claims
 
 

@@ -340,6 +340,8 @@ async def step_up_with_device(
         device_id=device.device_id,
         bound_method=challenge.operation.method,
         bound_resource_id=challenge.operation.resource_id,
+        bound_currency=challenge.operation.amount_currency if challenge.operation.amount_minor is not None else None,
+        bound_amount_minor=challenge.operation.amount_minor,
     )
     token = await core.mint(subject, ttl_s=limits.DEVICE_STEP_UP_TOKEN_TTL_S, acr=domain.ACR_MFA)
     succeeded = events.StepUpSucceeded(

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 from opentelemetry import context as otel_context
@@ -187,7 +188,7 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             return
         principal = await self._authenticate(headers)
         principal_var.set(principal)
-        self._authorize(policy, principal)
+        self._authorize(policy, principal, request)
 
     async def _authenticate(self, headers: dict[str, str]) -> Principal:
         token = _bearer_token(headers)
@@ -197,13 +198,23 @@ class WalletServerInterceptor(grpc.aio.ServerInterceptor):
             raise Unauthenticated("this service cannot verify access tokens")
         return await self._verifier.verify(token)
 
-    def _authorize(self, policy: MethodPolicy, principal: Principal) -> None:
+    def _authorize(self, policy: MethodPolicy, principal: Principal, request: Any) -> None:
         if not grants(principal.roles, principal.scopes, policy.permission):
             raise PermissionDenied(f"permission {policy.permission} is required")
         # Step-up proves a human is present; service accounts have no second factor and act on their own scopes.
         is_human = principal.kind != PRINCIPAL_KIND_SERVICE
-        if policy.step_up and is_human and not principal.has_fresh_step_up(self._clock()):
+        if policy.step_up and is_human and not self._has_step_up(policy, principal, request):
             raise StepUpRequired()
+
+    def _has_step_up(self, policy: MethodPolicy, principal: Principal, request: Any) -> bool:
+        now = self._clock()
+        if principal.bound_method is None:
+            return principal.has_fresh_step_up(now)
+        # A device step-up approves one operation: this method, on the resource the request's first field names
+        # (a create's new id, the transfer being approved, the card being revealed). A request whose first field
+        # is not a string cannot be bound, so such a token is refused for it.
+        resource = operation_resource(request)
+        return resource is not None and principal.has_fresh_step_up_for(policy.full_method, resource, now)
 
     def _failure_status(self, error: BaseException) -> grpc.Status:
         """The status to abort with for ``error``; logs unexpected errors and notes the reason on the span."""
@@ -411,6 +422,20 @@ class _MethodMetrics:
             child = metrics.RPC_HANDLED.labels(*self._labels, code.name)
             self._handled[code] = child
         return child
+
+
+def operation_resource(request: Any) -> str | None:
+    """The request's first field (lowest field number) when it is a single string: what an operation acts on."""
+    if not isinstance(request, Message):
+        return None
+    fields = request.DESCRIPTOR.fields
+    if not fields:
+        return None
+    first: FieldDescriptor = min(fields, key=lambda field: field.number)  # type: ignore[assignment]
+    if first.type != FieldDescriptor.TYPE_STRING or first.is_repeated:
+        return None
+    value: str = getattr(request, first.name)
+    return value
 
 
 class UndecodableRequest:

@@ -72,6 +72,9 @@ class Principal:
     # `bound_method` / `bound_resource_id`: a device step-up approves one operation only (auth issue 13).
     bound_method: str | None = None
     bound_resource_id: str | None = None
+    # `bound_currency` / `bound_amount_minor`: the amount the user saw and approved on the device, when any.
+    bound_currency: str | None = None
+    bound_amount_minor: int | None = None
 
     def has_fresh_step_up(
         self, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S, *, method: str | None = None
@@ -83,11 +86,21 @@ class Principal:
         return self.acr == "mfa" and 0 <= now_s - self.auth_time <= max_age_s
 
     def has_fresh_step_up_for(
-        self, method: str, resource_id: str, now_s: float, max_age_s: int = STEP_UP_MAX_AGE_S
+        self,
+        method: str,
+        resource_id: str,
+        now_s: float,
+        max_age_s: int = STEP_UP_MAX_AGE_S,
+        *,
+        amount: tuple[str, int] | None = None,
     ) -> bool:
         """What a handler checks before acting on ``resource_id`` (e.g. the transfer being approved): a general
-        step-up, or one bound to exactly this method and resource."""
+        step-up, or one bound to exactly this method and resource — and, when the caller passes the operation's
+        ``amount`` as ``(currency, minor units)`` and the token was bound to an amount, to exactly that amount."""
         if self.bound_resource_id is not None and resource_id != self.bound_resource_id:
+            return False
+        bound_amount = (self.bound_currency, self.bound_amount_minor)
+        if amount is not None and self.bound_amount_minor is not None and amount != bound_amount:
             return False
         return self.has_fresh_step_up(now_s, max_age_s, method=method)
 
@@ -303,6 +316,13 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     session_id = claims.get("sid")
     if ("bound_method" in claims) != ("bound_resource_id" in claims):
         raise _unauthenticated("access token has half an operation binding")
+    if ("bound_currency" in claims) != ("bound_amount_minor" in claims) or (
+        "bound_amount_minor" in claims and "bound_method" not in claims
+    ):
+        raise _unauthenticated("access token has half an amount binding")
+    bound_amount = claims.get("bound_amount_minor")
+    if bound_amount is not None and (not isinstance(bound_amount, int) or isinstance(bound_amount, bool)):
+        raise _unauthenticated("access token bound amount invalid")
     return Principal(
         subject=str(claims["sub"]),
         organization_id=str(claims["org"]),
@@ -319,6 +339,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         issued_at=claims["iat"],
         bound_method=_optional_str(claims.get("bound_method")),
         bound_resource_id=_optional_str(claims.get("bound_resource_id")),
+        bound_currency=_optional_str(claims.get("bound_currency")),
+        bound_amount_minor=bound_amount,
     )
 
 

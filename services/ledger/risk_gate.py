@@ -72,6 +72,17 @@ _ACTOR_KINDS = {
 }
 
 
+# The methods through which a transfer reaches the gate. A phone approval (device step-up) names one of them, the
+# transfer id and the amount; it approves exactly that transfer, whichever of these carries it.
+GATED_METHODS = frozenset(
+    {
+        "/wallet.ledger.v1.LedgerService/CreateTransfer",
+        "/wallet.ledger.v1.LedgerService/CreateTransferBatch",
+        "/wallet.ledger.v1.LedgerService/PayByPhone",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RiskGateConfig:
     # How long a transfer waits for risk's answer before the fail-open/fail-closed tier decides.
@@ -183,13 +194,27 @@ class RiskGate:
             return self._unassessed(command)
         return self._apply(command, principal, answer)
 
+    def _has_step_up(self, principal: Principal, command: TransferCommand) -> bool:
+        """A fresh step-up; a phone's step-up (bound token) counts only for this transfer id and its amount."""
+        now_s = self._clock_s()
+        if principal.bound_method is None:
+            return principal.has_fresh_step_up(now_s)
+        if principal.bound_method not in GATED_METHODS or principal.bound_amount_minor is None:
+            return False
+        return principal.has_fresh_step_up_for(
+            principal.bound_method,
+            str(command.transfer_id),
+            now_s,
+            amount=(command.currency, command.amount_minor),
+        )
+
     def _apply(self, command: TransferCommand, principal: Principal | None, answer: _Answer) -> TransferCommand:
         decision = answer.decision
         if decision is RiskDecision.ALLOW:
             GATE_OUTCOMES.labels("allow").inc()
             return replace(command, risk=answer.record)
         if decision is RiskDecision.CHALLENGE:
-            if principal is None or not principal.has_fresh_step_up(self._clock_s()):
+            if principal is None or not self._has_step_up(principal, command):
                 GATE_OUTCOMES.labels("step_up_required").inc()
                 raise StepUpRequired("risk checks ask for a fresh step-up authentication for this transfer")
             GATE_OUTCOMES.labels("challenge_passed").inc()

@@ -28,6 +28,7 @@ from wallet.auth.v1 import (
     auth_audit_pb2,
     auth_devices_pb2,
     auth_events_pb2,
+    auth_identity_pb2,
     auth_members_pb2,
     auth_sessions_pb2,
 )
@@ -85,10 +86,15 @@ def _claims(token: str) -> dict[str, object]:
 
 
 async def _challenge(
-    auth: RunningAuth, access_token: str, device_id: str, transfer_id: str, amount_minor: int = 125_000
+    auth: RunningAuth,
+    access_token: str,
+    device_id: str,
+    transfer_id: str,
+    amount_minor: int = 125_000,
+    method: str = APPROVE,
 ) -> auth_devices_pb2.CreateDeviceChallengeResponse:
     operation = auth_devices_pb2.DeviceOperation(
-        method=APPROVE,
+        method=method,
         resource_id=transfer_id,
         amount=money_pb2.Money(currency="EUR", amount_minor=amount_minor),
     )
@@ -194,6 +200,11 @@ async def test_signed_challenge_gives_a_step_up_bound_to_the_operation(auth: Run
     assert not principal.has_fresh_step_up_for(APPROVE, str(uuid.uuid4()), now_s)
     assert not principal.has_fresh_step_up_for("/wallet.ledger.v1.LedgerService/RevealCard", transfer_id, now_s)
     assert not principal.has_fresh_step_up(now_s)  # a guard that does not name its method refuses it
+    # The amount the user saw is bound too: a guard that knows the operation's amount checks it.
+    assert (principal.bound_currency, principal.bound_amount_minor) == ("EUR", 125_000)
+    assert principal.has_fresh_step_up_for(APPROVE, transfer_id, now_s, amount=("EUR", 125_000))
+    assert not principal.has_fresh_step_up_for(APPROVE, transfer_id, now_s, amount=("EUR", 125_001))
+    assert not principal.has_fresh_step_up_for(APPROVE, transfer_id, now_s, amount=("USD", 125_000))
     succeeded = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_STEP_UP_SUCCEEDED)
     assert [(e["method"], e["bound_resource_id"]) for e in succeeded] == [("STEP_UP_METHOD_DEVICE", transfer_id)]
 
@@ -351,6 +362,42 @@ async def test_admin_reset_revokes_every_device_of_the_member(auth: RunningAuth)
     revocations = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_DEVICE_REVOKED)
     assert sorted(e["device_id"] for e in revocations) == sorted([phone, tablet])
     assert {e["reset_by_admin"] for e in revocations} == {"True"}
+
+
+async def test_a_phone_step_up_passes_the_interceptor_for_its_own_operation_only(auth: RunningAuth) -> None:
+    """The kit's step-up check accepts a bound token for the method it names, on the resource the request's first
+    field names (here ResetMemberDevices of one member), and nothing else."""
+    tenant = await sign_up(auth.stub)
+    phone = str(uuid.uuid4())
+    session = await _login_on(auth, tenant, phone)
+    key = Ed25519PrivateKey.generate()
+    await _register(auth, session.tokens.access_token, phone, key)
+    reset = "/wallet.auth.v1.AuthService/ResetMemberDevices"
+    challenge = await _challenge(auth, session.tokens.access_token, phone, tenant.owner_id, method=reset)
+    bound = await _step_up(
+        auth, session.tokens.access_token, challenge.device_challenge_id, _sign(key, challenge.signing_payload)
+    )
+    token = bound.step_up.access_token
+    other_member = auth_members_pb2.ResetMemberDevicesRequest(
+        member_id=str(uuid.uuid4()), request_id=str(uuid.uuid4())
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as wrong_resource:
+        await auth.stub.ResetMemberDevices(other_member, metadata=bearer(token))
+    assert error_of(wrong_resource).reason == "STEP_UP_REQUIRED"
+    with pytest.raises(grpc.aio.AioRpcError) as wrong_method:
+        # Same member, another step-up method: not what the phone approved.
+        await auth.stub.UpdateMemberRoles(
+            auth_members_pb2.UpdateMemberRolesRequest(
+                member_id=tenant.owner_id, roles=[auth_identity_pb2.ROLE_OWNER], request_id=str(uuid.uuid4())
+            ),
+            metadata=bearer(token),
+        )
+    assert error_of(wrong_method).reason == "STEP_UP_REQUIRED"
+    done = await auth.stub.ResetMemberDevices(
+        auth_members_pb2.ResetMemberDevicesRequest(member_id=tenant.owner_id, request_id=str(uuid.uuid4())),
+        metadata=bearer(token),
+    )
+    assert done.revoked_device_count == 1
 
 
 async def test_rename_and_paging(auth: RunningAuth) -> None:

@@ -308,6 +308,36 @@ async def test_challenge_needs_a_fresh_step_up_then_the_same_transfer_commits(su
     assert await suite.available(org, wallet) == 975_000
 
 
+async def test_a_phone_approval_counts_for_its_own_transfer_and_amount_only(suite: Suite) -> None:
+    """A device step-up (auth issue 13) is bound to one transfer id and the amount shown on the phone."""
+    org, customer, wallet = await suite.tenant()
+    payee = await suite.payee(org)
+    transfer_id = str(uuid.uuid4())
+
+    def phone_approval(resource_id: str, amount_minor: int) -> tuple[tuple[str, str], ...]:
+        return suite.auth(
+            org,
+            roles=["customer"],
+            pty="customer",
+            sub=customer,
+            acr="mfa",
+            amr=["pwd", "hwk", "bio"],
+            auth_time=int(time.time()),
+            bound_method="/wallet.ledger.v1.LedgerService/CreateTransfer",
+            bound_resource_id=resource_id,
+            bound_currency="EUR",
+            bound_amount_minor=amount_minor,
+        )
+
+    for wrong in (phone_approval(transfer_id, 25_001), phone_approval(str(uuid.uuid4()), 25_000)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await suite.transfer(org, wallet, payee, 25_000, wrong, transfer_id)
+        assert ErrorDetails.from_rpc_error(refused.value).reason == "STEP_UP_REQUIRED"
+    transfer = await suite.transfer(org, wallet, payee, 25_000, phone_approval(transfer_id, 25_000), transfer_id)
+    assert transfer.status == ledger_transfers_pb2.TRANSFER_STATUS_POSTED
+    assert transfer.risk.decision == ledger_transfers_pb2.RISK_DECISION_CHALLENGE
+
+
 async def test_a_stale_step_up_is_not_enough(suite: Suite) -> None:
     org, customer, wallet = await suite.tenant()
     stale = suite.auth(
