@@ -11,7 +11,7 @@ GOOGLEAPIS = $$($(PY) -c 'import google.api.annotations_pb2 as m, os; print(os.p
 GRPC_TOOLS_PROTO = $$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 BENCH ?= all
 
-.PHONY: help venv proto run test test-unit test-integration test-e2e soak lint fmt bench clean buf-lint
+.PHONY: help venv proto run test test-unit test-integration test-e2e soak k8s-validate lint fmt bench clean buf-lint
 
 help:
 	@echo "make run    start the whole suite (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -58,6 +58,11 @@ SOAK_TESTS := tests/integration/reliability tests/integration/ledger/test_concur
 	tests/integration/contacts/test_hostile_input.py tests/integration/risk/test_hostile_input.py
 soak: $(GEN_STAMP)
 	WALLET_SOAK=1 $(PY) -m pytest $(SOAK_TESTS) $(PYTEST_ARGS)
+
+# Render the kustomize overlays and validate them offline (schemas, security policy, the Dockerfile rules); also
+# part of `make test`.
+k8s-validate: $(STAMP)
+	$(PY) -m pytest tests/unit/deploy $(PYTEST_ARGS)
 
 lint: $(GEN_STAMP) buf-lint
 	$(VENV)/bin/ruff check .
