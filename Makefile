@@ -54,6 +54,7 @@ test-e2e: $(GEN_STAMP)
 
 # The reliability tests at soak strength (bounded: about 10 minutes here): more crashes, fuzz cases and steps.
 SOAK_TESTS := tests/integration/reliability tests/integration/ledger/test_concurrency_stateful.py \
+	tests/integration/gateway/test_openapi_fuzz.py \
 	tests/integration/auth/test_hostile_input.py tests/integration/ledger/test_hostile_input.py \
 	tests/integration/contacts/test_hostile_input.py tests/integration/risk/test_hostile_input.py
 soak: $(GEN_STAMP)

@@ -7,6 +7,7 @@ import random
 
 import grpc
 
+from services.kit.grpc_server import MAX_RECEIVE_MESSAGE_BYTES
 from services.kit.policy import PLATFORM_ONLY_PERMISSIONS
 from tests.support.authorization_matrix import Minter, claims_for
 from tests.support.proto_fuzz import hostile_payloads
@@ -28,7 +29,13 @@ async def fuzz_service(
     claims = claims_for(organization_id, "owner", step_up=True, scope=" ".join(sorted(PLATFORM_ONLY_PERMISSIONS)))
     metadata = bearer(await mint(claims))
     calls, failures = 0, []
-    for method in declared_methods(service_full_name):
+    methods = declared_methods(service_full_name)
+    # One message over the server's receive limit: refused by gRPC before any handler runs.
+    calls += 1
+    oversized = await call_raw(channel, methods[0], b"\x0a" + b"\xff" * (MAX_RECEIVE_MESSAGE_BYTES + 16), metadata)
+    if oversized.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        failures.append(f"{methods[0].full_method} with an oversized message: {oversized}")
+    for method in methods:
         for payload in hostile_payloads(method.input_type, rng, CASES_PER_METHOD):
             calls += 1
             outcome = await call_raw(channel, method, payload, metadata)

@@ -25,6 +25,7 @@ from schemathesis.generation.case import Case
 
 from tests.integration.gateway.conftest import RealStack, RunningGateway, start_gateway
 from tests.integration.gateway.flows import sign_up_with_mfa
+from tests.support.soak import scaled
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,8 +35,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
 ]
 
-EXAMPLES_PER_OPERATION = 8
-CASES_MIN = 500
+# `make soak` (WALLET_SOAK=1) runs about 2,500 cases.
+EXAMPLES_PER_OPERATION = scaled(8, 32)
+CASES_MIN = scaled(500, 2_000)
 NOT_BUILT_STATUS = 501
 UNLIMITED = "1000000"
 # A fixed seed: the same generated cases every run, so a failure reproduces and the run time stays put.
