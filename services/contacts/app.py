@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis.asyncio as redis_asyncio
+
+from services.contacts.alert_consumers import alert_consumers
 from services.contacts.config import ContactsConfig
 from services.contacts.contact_reader import ContactReader
 from services.contacts.crypto import BlindIndexer, Kms, LocalKms
@@ -72,5 +75,11 @@ def build_vault(
     )
 
 
-def background_jobs(vault: Vault) -> Sequence[BackgroundJob]:
-    return [access_log_chainer(vault.subjects), key_job_worker(vault.keys), retention_sweep(vault.contacts)]
+def background_jobs(vault: Vault, config: ContactsConfig, redis: redis_asyncio.Redis) -> Sequence[BackgroundJob]:
+    jobs = [access_log_chainer(vault.subjects), key_job_worker(vault.keys), retention_sweep(vault.contacts)]
+    if config.alerts:
+        consumers = alert_consumers(
+            redis, vault.alerts, ledger_stream=config.ledger_events_stream, auth_stream=config.auth_events_stream
+        )
+        jobs += [consumer.run() for consumer in consumers]
+    return jobs

@@ -15,6 +15,9 @@ from services.contacts.limits import (
 )
 from services.kit.config import Env
 
+LEDGER_EVENTS_STREAM = "wallet.ledger.v1.events"
+AUTH_EVENTS_STREAM = "wallet.auth.v1.events"
+
 
 @dataclass(frozen=True, slots=True)
 class ContactsConfig:
@@ -28,6 +31,10 @@ class ContactsConfig:
     sms_outbox_path: Path
     backup_dir: Path
     background_jobs: bool
+    # The alert consumers (issue 8) and the streams they read.
+    alerts: bool
+    ledger_events_stream: str
+    auth_events_stream: str
 
 
 def load_contacts_config(run_dir: Path, environ: Mapping[str, str] | None = None) -> ContactsConfig:
@@ -47,4 +54,7 @@ def load_contacts_config(run_dir: Path, environ: Mapping[str, str] | None = None
         sms_outbox_path=Path(env.string("CONTACTS_SMS_OUTBOX", str(run_dir / "sms" / "outbox.jsonl"))),
         backup_dir=Path(env.string("CONTACTS_BACKUP_DIR", str(run_dir / "backups" / "contacts"))),
         background_jobs=env.flag("CONTACTS_BACKGROUND_JOBS", True),
+        alerts=env.flag("CONTACTS_ALERTS", True),
+        ledger_events_stream=env.string("CONTACTS_LEDGER_EVENTS_STREAM", LEDGER_EVENTS_STREAM),
+        auth_events_stream=env.string("CONTACTS_AUTH_EVENTS_STREAM", AUTH_EVENTS_STREAM),
     )

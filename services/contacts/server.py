@@ -323,14 +323,15 @@ class ContactsApp:
         self.vault: Vault | None = None
 
     def build(self, runtime: Runtime) -> Sequence[Registration]:
-        config = self._config or load_contacts_config(runtime.config.run_dir)
+        config = self._config = self._config or load_contacts_config(runtime.config.run_dir)
         self.vault = build_vault(runtime, config, sink=self._sink)
         servicer = ContactsServer(self.vault)
         return [Registration(SERVICE_NAME, contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server, servicer)]
 
     def background_jobs(self, runtime: Runtime) -> Sequence[BackgroundJob]:
         assert self.vault is not None, "background jobs start after build"
-        return background_jobs(self.vault)
+        assert self._config is not None
+        return background_jobs(self.vault, self._config, runtime.redis)
 
 
 def registrations(runtime: Runtime) -> Sequence[Registration]:

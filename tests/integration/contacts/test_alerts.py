@@ -7,11 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as redis_asyncio
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from services.contacts.alert_consumers import alert_consumers
 from services.contacts.alert_events import on_auth_event, on_ledger_event
 from services.contacts.app import Vault as VaultObjects
+from services.kit.outbox import STREAM_ENTRY_FIELD
 from tests.integration.contacts.conftest import Vault
 from tests.integration.contacts.test_contacts import store_request
 from tests.integration.contacts.test_subjects_and_secrets import outbox
@@ -135,3 +138,25 @@ async def test_lockout_and_new_device_alert_the_customer_once(vault: Vault) -> N
         "Wallet: sign-in is locked until 2026-11-23 10:15 UTC.",
         "Wallet: new sign-in from Android at 2026-11-23 09:30 UTC.",
     ]
+
+
+async def test_the_stream_consumer_sends_once_when_the_relay_publishes_an_event_twice(
+    vault: Vault, redis_client: redis_asyncio.Redis
+) -> None:
+    payer = await customer_with_threshold(vault, "+86 137 0000 0007", 0)
+    suffix = uuid.uuid4().hex[:8]
+    ledger_stream, auth_stream = f"test.alerts.ledger.{suffix}", f"test.alerts.auth.{suffix}"
+    ledger_consumer, _ = alert_consumers(
+        redis_client, objects(vault).alerts, ledger_stream=ledger_stream, auth_stream=auth_stream, start_id="0"
+    )
+    event = envelope(vault, posted(payer, "", 1))
+    try:
+        await ledger_consumer.ensure_group()
+        # At least once: the relay may publish the same event twice (a crash between XADD and DELETE).
+        for _ in range(2):
+            await redis_client.xadd(ledger_stream, {STREAM_ENTRY_FIELD: event.SerializeToString()})
+        assert await ledger_consumer.consume_once() == 2  # both deliveries handled and acknowledged
+        assert await ledger_consumer.consume_once() == 0
+        assert messages_to(vault, "+8613700000007") == ["Wallet: sent 0.01 EUR (0192f0aa)."]
+    finally:
+        await redis_client.delete(ledger_stream, auth_stream)

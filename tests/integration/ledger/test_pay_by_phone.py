@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
+import redis.asyncio as redis_asyncio
 
+from services.contacts.alert_consumers import alert_consumers
 from services.kit.grpc_server import Registration, Runtime, WalletServer
+from services.kit.outbox import STREAM_ENTRY_FIELD
 from services.kit.status import ErrorDetails
 from services.kit.testing import config_for_tests, start_test_server, static_verifier
 from services.ledger.app import LedgerApp
@@ -23,13 +27,14 @@ from services.ledger.server import registrations_for
 from services.ledger.service_pay_by_phone import PayByPhoneService
 from tests.integration.contacts.conftest import Vault, start_vault, stop_vault, vault_environ
 from tests.integration.contacts.test_contacts import store_request
+from tests.integration.contacts.test_subjects_and_secrets import outbox
 from tests.integration.ledger.conftest import drop_database, migrated_database
 from tests.integration.ledger.test_risk_gate import ServiceTokens
-from wallet.common.v1 import money_pb2
+from wallet.common.v1 import events_pb2, money_pb2
 from wallet.contacts.v1 import contacts_access_log_pb2 as log_pb
 from wallet.contacts.v1 import contacts_contact_pb2 as contact_pb
 from wallet.contacts.v1 import contacts_directory_pb2 as directory_pb
-from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
+from wallet.ledger.v1 import ledger_accounts_pb2, ledger_events_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +63,7 @@ class Suite:
     ledger: Any
     ledger_server: WalletServer
     floor: FloorRecorder
+    ledger_database_url: str
 
     @property
     def org(self) -> str:
@@ -173,7 +179,7 @@ async def suite(
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{ledger_server.port}")
     try:
-        yield Suite(vault, ledger_service_pb2_grpc.LedgerServiceStub(channel), ledger_server, floor)
+        yield Suite(vault, ledger_service_pb2_grpc.LedgerServiceStub(channel), ledger_server, floor, ledger_url)
     finally:
         await channel.close()
         await directory.close()
@@ -252,3 +258,62 @@ async def test_every_answer_waits_for_the_same_floor(suite: Suite) -> None:
     assert isinstance(miss, ErrorDetails)
     assert isinstance(refused, ErrorDetails)
     assert suite.floor.sleeps == [FLOOR_S, FLOOR_S, FLOOR_S]
+
+
+async def test_the_ledgers_posted_event_alerts_the_payee_once_through_the_vaults_consumer(
+    suite: Suite, redis_client: redis_asyncio.Redis
+) -> None:
+    # Issue 8's transaction alert across the real services: the ledger's own outbox row for the payment (as its relay
+    # would publish it, twice: at least once) is consumed by the vault's alert consumer, which texts the payee once.
+    payer, payer_wallet = await suite.funded_payer()
+    payee = str(uuid.uuid4())
+    payee_wallet = await suite.open(CUSTOMER_WALLET, customer_id=payee)
+    stored = await suite.vault.stub.StoreContact(
+        store_request(
+            "+86 139 5555 0007",
+            "",
+            purposes=[contact_pb.PURPOSE_PAYEE_LOOKUP, contact_pb.PURPOSE_TRANSACTION_ALERTS],
+            alert_thresholds=[money_pb2.Money(currency="EUR", amount_minor=1_000)],
+        ),
+        metadata=suite.vault.customer(payee),
+    )
+    await suite.vault.stub.SetDiscoverability(
+        directory_pb.SetDiscoverabilityRequest(
+            contact_id=stored.contact.contact_id,
+            discoverable=True,
+            default_account_id=payee_wallet,
+            request_id=str(uuid.uuid4()),
+        ),
+        metadata=suite.vault.customer(payee),
+    )
+    paid = await suite.pay(payer, payer_wallet, "+86 139 5555 0007", 1_250)
+    assert isinstance(paid, ledger_transfers_pb2.PayByPhoneResponse)
+    stream = f"test.pay-by-phone.events.{uuid.uuid4().hex[:8]}"
+    assert suite.vault.app.vault is not None
+    consumer, _ = alert_consumers(
+        redis_client, suite.vault.app.vault.alerts, ledger_stream=stream, auth_stream=stream + ".auth", start_id="0"
+    )
+    try:
+        await consumer.ensure_group()
+        envelope = await _posted_envelope(suite.ledger_database_url, paid.transfer.transfer_id)
+        for _ in range(2):
+            await redis_client.xadd(stream, {STREAM_ENTRY_FIELD: envelope})
+        assert await consumer.consume_once() == 2
+    finally:
+        await redis_client.delete(stream, stream + ".auth")
+    texts = [m["body"] for m in outbox(suite.vault) if m["to"] == "+8613955550007"]
+    assert texts == [f"Wallet: received 12.50 EUR ({paid.transfer.transfer_id[:8]})."]
+
+
+async def _posted_envelope(database_url: str, transfer_id: str) -> bytes:
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT envelope FROM outbox ORDER BY id")
+    finally:
+        await connection.close()
+    for row in rows:
+        envelope = events_pb2.EventEnvelope.FromString(row["envelope"])
+        posted = ledger_events_pb2.TransferPosted()
+        if envelope.payload.Unpack(posted) and posted.transfer.transfer_id == transfer_id:
+            return bytes(row["envelope"])
+    raise AssertionError("the ledger wrote no TransferPosted event for the payment")
