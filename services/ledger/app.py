@@ -10,9 +10,12 @@ from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.risk_gate import RiskGateSetup
 from services.ledger.service import AccountService, utc_now
+from services.ledger.service_approvals import ApprovalGate, ApprovalService, PolicyCache
 from services.ledger.service_assets import AssetService
 from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
+from services.ledger.service_invoices import InvoiceService
+from services.ledger.service_loyalty import LoyaltyService
 from services.ledger.service_pay_by_phone import (
     RESPONSE_FLOOR_S_DEFAULT,
     NoPayeeDirectory,
@@ -63,7 +66,7 @@ class LedgerApp:
 
     @cached_property
     def transfers(self) -> TransferService:
-        return TransferService(self.runtime.pool, self.store, self.clock, self.committer, self.gate)
+        return TransferService(self.runtime.pool, self.store, self.clock, self.committer, self.transfer_gate)
 
     @cached_property
     def integrity(self) -> IntegrityService:
@@ -80,7 +83,28 @@ class LedgerApp:
             self.store,
             self.clock,
             self.committer,
-            self.gate,
+            self.transfer_gate,
             self.directory,
             response_floor_s=self.pay_by_phone_floor_s,
         )
+
+    @cached_property
+    def invoices(self) -> InvoiceService:
+        return InvoiceService(self.runtime.pool, self.store, self.clock, self.transfer_gate)
+
+    @cached_property
+    def policy_cache(self) -> PolicyCache:
+        return PolicyCache()
+
+    @cached_property
+    def transfer_gate(self) -> PreCommitGate:
+        """The gate every new transfer passes: the risk gate (``gate``), then maker-checker."""
+        return ApprovalGate(self.runtime.pool, self.store, self.policy_cache, self.gate)
+
+    @cached_property
+    def approvals(self) -> ApprovalService:
+        return ApprovalService(self.runtime.pool, self.store, self.clock, self.policy_cache)
+
+    @cached_property
+    def loyalty(self) -> LoyaltyService:
+        return LoyaltyService(self.runtime.pool, self.store, self.clock)

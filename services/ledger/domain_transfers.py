@@ -19,6 +19,7 @@ from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.domain_accounts import Account, BalanceRule, Balances, Money, ensure_usable, validate_money_field
 from services.ledger.errors import (
+    ApprovalRequired,
     CreditLimitExceeded,
     CurrencyMismatch,
     DailyLimitExceeded,
@@ -123,6 +124,8 @@ class TransferCommand:
     # Set by the risk gate: what it decided, and for REVIEW a hold (pending) that waits for the case.
     risk: RiskRecord = NO_RISK_RECORD
     awaiting_review: bool = False
+    # Set by the maker-checker gate: a hold (pending) that waits for ApproveTransfer / RejectTransfer.
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +358,7 @@ def apply_transfer(
     assert debit.account_id == command.debit_account_id
     assert command.pending or not command.awaiting_review, "a transfer awaiting review is a hold"
     assert credit.account_id == command.credit_account_id
+    assert command.pending or not command.awaiting_approval, "a transfer awaiting approval is a hold"
     _check_currency(command, debit, credit)
     ensure_usable(debit)
     ensure_usable(credit)
@@ -421,6 +425,8 @@ def apply_transfer(
 def _initial_status(command: TransferCommand) -> TransferStatus:
     if command.awaiting_review:
         return TransferStatus.AWAITING_REVIEW
+    if command.awaiting_approval:
+        return TransferStatus.AWAITING_APPROVAL
     return TransferStatus.PENDING if command.pending else TransferStatus.POSTED
 
 
@@ -440,6 +446,9 @@ class HoldTransition:
     # Only the resolution of its risk case (ResolveTransferReview, naming the case) posts or voids a hold awaiting
     # review; expiry still releases it.
     review_case_id: uuid.UUID | None = None
+    # ApproveTransfer / RejectTransfer: only they post or void a hold awaiting approval, and they touch nothing else;
+    # expiry still releases it.
+    approval: bool = False
 
 
 def finalize_hold(
@@ -450,6 +459,7 @@ def finalize_hold(
     if transfer.status not in HOLD_STATUSES:
         raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
     _check_review(transfer, transition)
+    _check_approval(transfer, transition)
     held = transfer.amount_minor
     debit, credit = _release(debit, credit, held, transfer.created_at.date())
     finished = replace(transfer, finalize_request_id=transition.request_id, finalized_at=now)
@@ -482,6 +492,16 @@ def _check_review(transfer: Transfer, transition: HoldTransition) -> None:
         raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
     if awaiting_review and transition.review_case_id != transfer.risk.case_id:
         raise ReviewCaseMismatch(str(transfer.transfer_id))
+
+
+def _check_approval(transfer: Transfer, transition: HoldTransition) -> None:
+    if transition.action is HoldAction.EXPIRE:
+        return
+    awaiting_approval = transfer.status is TransferStatus.AWAITING_APPROVAL
+    if awaiting_approval and not transition.approval:
+        raise ApprovalRequired(str(transfer.transfer_id))
+    if transition.approval and not awaiting_approval:
+        raise HoldNotPending(str(transfer.transfer_id), transfer.status.name)
 
 
 def _release(debit: Account, credit: Account, held: int, hold_day: dt.date) -> tuple[Account, Account]:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from services.kit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
+from services.kit.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 
 
 class AccountNotFound(NotFound):
@@ -188,3 +195,47 @@ class FxQuoteAlreadyUsed(FailedPrecondition):
 class FxQuoteExpired(FailedPrecondition):
     def __init__(self, quote_id: str) -> None:
         super().__init__("the quote has expired", metadata={"quote_id": quote_id})
+
+
+class InvoiceNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("invoice not found")
+
+
+class InvoiceNotPayable(FailedPrecondition):
+    """Paid, cancelled, overdue, or a payment of it is waiting for approval or review."""
+
+    reason = "INVOICE_NOT_PAYABLE"
+
+    def __init__(self, invoice_id: str, status: str) -> None:
+        super().__init__(
+            f"the invoice is {status} and cannot be paid", metadata={"invoice_id": invoice_id, "status": status}
+        )
+
+
+class InvoiceNotOpen(FailedPrecondition):
+    """A verb that needs an OPEN invoice (cancel) met one in another state."""
+
+    reason = "INVOICE_NOT_OPEN"
+
+    def __init__(self, invoice_id: str, status: str) -> None:
+        super().__init__(f"the invoice is {status}, not open", metadata={"invoice_id": invoice_id, "status": status})
+
+
+class ApprovalRequired(FailedPrecondition):
+    """A hold awaiting maker-checker approval is posted or voided only by ApproveTransfer / RejectTransfer."""
+
+    reason = "APPROVAL_REQUIRED"
+
+    def __init__(self, transfer_id: str) -> None:
+        super().__init__(
+            "the transfer awaits a second member's approval; use ApproveTransfer or RejectTransfer",
+            metadata={"transfer_id": transfer_id},
+        )
+
+
+class SelfApprovalForbidden(PermissionDenied):
+    reason = "SELF_APPROVAL_FORBIDDEN"
+
+    def __init__(self, transfer_id: str) -> None:
+        super().__init__("the maker of a transfer cannot approve or reject it", metadata={"transfer_id": transfer_id})

@@ -15,6 +15,7 @@ from services.kit.outbox import OutboxRelay
 from services.kit.service_main import BackgroundJob
 from services.ledger import limits
 from services.ledger.app import LedgerApp
+from services.ledger.loyalty_consumer import loyalty_consumer
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,13 @@ def background_jobs(app: LedgerApp) -> list[BackgroundJob]:
     runtime = app.runtime
     return [
         _every("expire_holds", limits.EXPIRY_SWEEP_INTERVAL_S, lambda: expire_holds_round(app)),
+        _every(
+            "expire_approvals",
+            limits.APPROVAL_EXPIRY_SWEEP_INTERVAL_S,
+            lambda: app.approvals.expire_due_approvals(app.clock()),
+        ),
         _every("seal_blocks", limits.SEAL_INTERVAL_S, app.integrity.seal_pending),
         _every("check_invariants", limits.INVARIANT_CHECK_INTERVAL_S, lambda: check_invariants_round(app)),
         OutboxRelay("ledger", runtime.pool, runtime.redis).run(),
+        loyalty_consumer(runtime.redis, app.loyalty).run(),
     ]

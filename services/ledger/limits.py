@@ -44,3 +44,23 @@ assert HOLD_TIMEOUT_S_DEFAULT <= HOLD_TIMEOUT_S_MAX
 assert TRANSFER_AMOUNT_MINOR_MAX < BALANCE_MINOR_MAX
 assert 0 < GROUP_COMMIT_SIZE_MAX <= BATCH_TRANSFERS_MAX
 assert FX_QUOTE_TTL_S_DEFAULT <= FX_QUOTE_TTL_S_MAX
+
+# Invoices.
+INVOICE_LINE_ITEMS_MAX = 100
+INVOICE_LINE_DESCRIPTION_CHARS_MAX = 200
+# How far ahead an invoice may fall due.
+INVOICE_DUE_S_MAX = 366 * 24 * 3600
+
+# Maker-checker.
+APPROVAL_RULES_MAX = 100
+# How long a process reuses a tenant's approval policy before reading it again. SetApprovalPolicy refreshes its own
+# process at once; other replicas follow within this time.
+APPROVAL_POLICY_CACHE_S = 1.0
+APPROVAL_POLICY_CACHE_TENANTS_MAX = 10_000
+NOTE_CHARS_MAX = 500
+APPROVAL_EXPIRY_SWEEP_INTERVAL_S = 1.0
+
+assert APPROVAL_POLICY_CACHE_S <= 5.0, "a policy change must reach every replica quickly"
+
+# Loyalty points.
+EARN_RULES_MAX = 100

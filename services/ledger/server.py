@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.kit.grpc_server import Registration, Runtime
-from services.ledger import wire
+from services.ledger import wire, wire_approvals, wire_invoices, wire_loyalty
 from services.ledger.app import LedgerApp
 from services.ledger.caller import current_caller
+from services.ledger.domain_approvals import ApprovalDecision
 from services.ledger.domain_transfers import HoldAction
 from services.ledger.service_pay_by_phone import PayByPhoneRequest
 from wallet.ledger.v1 import (
@@ -28,6 +29,9 @@ from wallet.ledger.v1 import (
 )
 from wallet.ledger.v1 import (
     ledger_integrity_pb2 as integrity_pb2,
+)
+from wallet.ledger.v1 import (
+    ledger_invoices_pb2 as invoices_pb2,
 )
 from wallet.ledger.v1 import (
     ledger_service_pb2,
@@ -350,6 +354,128 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
             current_caller(), exchange_id=request.exchange_id, quote_id=request.quote_id
         )
         return fx_pb2.ExchangeResponse(exchange=wire.exchange_out(result))
+
+    # --- invoices ---
+
+    async def CreateInvoice(
+        self, request: invoices_pb2.CreateInvoiceRequest, context: Any
+    ) -> invoices_pb2.CreateInvoiceResponse:
+        invoice = await self._app.invoices.create_invoice(current_caller(), wire_invoices.create_request_in(request))
+        return invoices_pb2.CreateInvoiceResponse(invoice=wire_invoices.invoice_out(invoice, self._app.clock()))
+
+    async def GetInvoice(
+        self, request: invoices_pb2.GetInvoiceRequest, context: Any
+    ) -> invoices_pb2.GetInvoiceResponse:
+        invoice = await self._app.invoices.get_invoice(current_caller(), request.invoice_id)
+        return invoices_pb2.GetInvoiceResponse(invoice=wire_invoices.invoice_out(invoice, self._app.clock()))
+
+    async def ListInvoices(
+        self, request: invoices_pb2.ListInvoicesRequest, context: Any
+    ) -> invoices_pb2.ListInvoicesResponse:
+        page = await self._app.invoices.list_invoices(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            payee_account_id=request.payee_account_id,
+            payer_customer_id=request.payer_customer_id,
+            status=request.status,
+        )
+        now = self._app.clock()
+        return invoices_pb2.ListInvoicesResponse(
+            invoices=[wire_invoices.invoice_out(i, now) for i in page.items], next_page_token=page.next_page_token
+        )
+
+    async def PayInvoice(
+        self, request: invoices_pb2.PayInvoiceRequest, context: Any
+    ) -> invoices_pb2.PayInvoiceResponse:
+        payment = await self._app.invoices.pay_invoice(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            invoice_id=request.invoice_id,
+            debit_account_id=request.debit_account_id,
+        )
+        return invoices_pb2.PayInvoiceResponse(
+            invoice=wire_invoices.invoice_out(payment.invoice, self._app.clock()),
+            transfer=wire_invoices.payment_transfer_out(payment.transfer, payment.invoice),
+        )
+
+    async def CancelInvoice(
+        self, request: invoices_pb2.CancelInvoiceRequest, context: Any
+    ) -> invoices_pb2.CancelInvoiceResponse:
+        invoice = await self._app.invoices.cancel_invoice(
+            current_caller(), invoice_id=request.invoice_id, reason=request.reason, request_id=request.request_id
+        )
+        return invoices_pb2.CancelInvoiceResponse(invoice=wire_invoices.invoice_out(invoice, self._app.clock()))
+
+    # --- maker-checker ---
+
+    async def SetApprovalPolicy(
+        self, request: approvals_pb2.SetApprovalPolicyRequest, context: Any
+    ) -> approvals_pb2.SetApprovalPolicyResponse:
+        policy = await self._app.approvals.set_policy(
+            current_caller(), rules=wire_approvals.rules_in(request.policy), request_id=request.request_id
+        )
+        return approvals_pb2.SetApprovalPolicyResponse(policy=wire_approvals.policy_out(policy))
+
+    async def GetApprovalPolicy(
+        self, request: approvals_pb2.GetApprovalPolicyRequest, context: Any
+    ) -> approvals_pb2.GetApprovalPolicyResponse:
+        policy = await self._app.approvals.get_policy(current_caller())
+        return approvals_pb2.GetApprovalPolicyResponse(policy=wire_approvals.policy_out(policy))
+
+    async def ApproveTransfer(
+        self, request: approvals_pb2.ApproveTransferRequest, context: Any
+    ) -> approvals_pb2.ApproveTransferResponse:
+        decided = await self._app.approvals.decide(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            request_id=request.request_id,
+            decision=ApprovalDecision.APPROVED,
+            note=request.note,
+        )
+        return approvals_pb2.ApproveTransferResponse(transfer=wire_approvals.decided_out(decided))
+
+    async def RejectTransfer(
+        self, request: approvals_pb2.RejectTransferRequest, context: Any
+    ) -> approvals_pb2.RejectTransferResponse:
+        decided = await self._app.approvals.decide(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            request_id=request.request_id,
+            decision=ApprovalDecision.REJECTED,
+            note=request.reason,
+        )
+        return approvals_pb2.RejectTransferResponse(transfer=wire_approvals.decided_out(decided))
+
+    async def ListPendingApprovals(
+        self, request: approvals_pb2.ListPendingApprovalsRequest, context: Any
+    ) -> approvals_pb2.ListPendingApprovalsResponse:
+        page = await self._app.approvals.list_pending(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            account_id=request.account_id,
+            exclude_own=request.exclude_own,
+        )
+        return approvals_pb2.ListPendingApprovalsResponse(
+            transfers=[wire.transfer_out(t) for t in page.items], next_page_token=page.next_page_token
+        )
+
+    # --- loyalty ---
+
+    async def SetEarnRules(
+        self, request: assets_pb2.SetEarnRulesRequest, context: Any
+    ) -> assets_pb2.SetEarnRulesResponse:
+        rules = await self._app.loyalty.set_rules(
+            current_caller(), rules=wire_loyalty.rules_in(list(request.earn_rules)), request_id=request.request_id
+        )
+        return assets_pb2.SetEarnRulesResponse(earn_rules=wire_loyalty.rules_out(rules))
+
+    async def GetEarnRules(
+        self, request: assets_pb2.GetEarnRulesRequest, context: Any
+    ) -> assets_pb2.GetEarnRulesResponse:
+        rules = await self._app.loyalty.get_rules(current_caller())
+        return assets_pb2.GetEarnRulesResponse(earn_rules=wire_loyalty.rules_out(rules))
 
 
 def build_app(runtime: Runtime) -> LedgerApp:

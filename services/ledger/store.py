@@ -10,15 +10,27 @@ import uuid
 import asyncpg
 
 from services.ledger.store_accounts import AccountStore, AuditStore
+from services.ledger.store_approvals import ApprovalStore
 from services.ledger.store_chain import ChainStore
 from services.ledger.store_commit import CommitWriteStore
 from services.ledger.store_fx import FxStore
 from services.ledger.store_invariants import InvariantStore
+from services.ledger.store_invoices import InvoiceStore
+from services.ledger.store_loyalty import LoyaltyStore
 from services.ledger.store_transfers import TransferStore
 
 
 class PostgresLedgerStore(
-    AccountStore, AuditStore, TransferStore, ChainStore, CommitWriteStore, InvariantStore, FxStore
+    AccountStore,
+    AuditStore,
+    TransferStore,
+    ChainStore,
+    CommitWriteStore,
+    InvariantStore,
+    FxStore,
+    InvoiceStore,
+    ApprovalStore,
+    LoyaltyStore,
 ):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID
