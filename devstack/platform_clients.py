@@ -20,8 +20,13 @@ from devstack.errors import DevstackError
 
 # Service → the platform-only scopes its client holds.
 PLATFORM_CLIENTS: Mapping[str, tuple[str, ...]] = {
-    # The risk gate's Assess calls; PayByPhone's contacts.ResolvePhone.
-    "ledger": ("risk.assessments.assess", "contacts.directory.read"),
+    # The risk gate's Assess calls; PayByPhone's contacts.ResolvePhone; card secrets in the vault.
+    "ledger": (
+        "risk.assessments.assess",
+        "contacts.directory.read",
+        "contacts.card_secrets.write",
+        "contacts.card_secrets.reveal",
+    ),
     "risk": ("ledger.reviews.approve",),
 }
 BOOTSTRAP_TIMEOUT_S = 60

@@ -13,6 +13,7 @@ from services.kit.token_cache import build_cached_verifier
 from services.kit.tokens import TokenVerifier
 from services.ledger import limits
 from services.ledger.app import LedgerApp
+from services.ledger.card_vault import CARD_SECRET_SCOPES, CardVault, GrpcCardVault
 from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
 from services.ledger.jobs import background_jobs
 from services.ledger.risk_gate import ASSESS_SCOPE, RiskGate, RiskGateConfig, RiskGateSetup
@@ -28,8 +29,10 @@ class LedgerProcess:
         risk_gate: RiskGateSetup | None,
         directory: PayeeDirectory | None = None,
         pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
+        card_vault: CardVault | None = None,
     ) -> None:
         self._risk_gate = risk_gate
+        self._card_vault = card_vault
         self._directory = directory
         self._pay_by_phone_floor_s = pay_by_phone_floor_s
         self._app: LedgerApp | None = None
@@ -41,6 +44,7 @@ class LedgerProcess:
                 risk_gate=self._risk_gate,
                 directory=self._directory,
                 pay_by_phone_floor_s=self._pay_by_phone_floor_s,
+                card_vault=self._card_vault,
             )
         return self._app
 
@@ -95,6 +99,21 @@ def load_payee_directory(env: Env) -> PayeeDirectory | None:
     return GrpcPayeeDirectory(env.string("CONTACTS_ADDR", default_addr("contacts")), tokens)
 
 
+def load_card_vault(env: Env) -> CardVault | None:
+    """The contacts vault for card secrets, with the ledger's platform client asking for tokens scoped to
+    ``contacts.card_secrets.write`` and ``.reveal``; without a platform client, issuing, revealing and closing cards
+    answer UNAVAILABLE."""
+    client = service_client(
+        env.optional_string("LEDGER_CLIENT_ID"),
+        env.secret("LEDGER_CLIENT_SECRET", required=False),
+        CARD_SECRET_SCOPES,
+    )
+    if not client.configured:
+        return None
+    tokens = ClientCredentialsTokens(env.string("AUTH_ADDR", default_addr("auth")), client)
+    return GrpcCardVault(env.string("CONTACTS_ADDR", default_addr("contacts")), tokens)
+
+
 def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
     # Migrating needs no gate (and runs before the platform clients exist).
     floor_ms = env.integer(
@@ -104,6 +123,7 @@ def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
         load_risk_gate(env) if serving else None,
         load_payee_directory(env) if serving else None,
         floor_ms / 1000,
+        load_card_vault(env) if serving else None,
     )
     return ServiceSpec(
         name="ledger",

@@ -6,12 +6,14 @@ from __future__ import annotations
 from functools import cached_property
 
 from services.kit.grpc_server import Runtime
+from services.ledger.card_vault import CardVault, NoCardVault
 from services.ledger.commit import Clock
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.risk_gate import RiskGateSetup
 from services.ledger.service import AccountService, utc_now
 from services.ledger.service_approvals import ApprovalGate, ApprovalService, PolicyCache
 from services.ledger.service_assets import AssetService
+from services.ledger.service_cards import CardService
 from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
 from services.ledger.service_invoices import InvoiceService
@@ -37,8 +39,11 @@ class LedgerApp:
         risk_gate: RiskGateSetup | None = None,
         directory: PayeeDirectory | None = None,
         pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
+        card_vault: CardVault | None = None,
     ) -> None:
         self.runtime = runtime
+        # Card secrets live in the contacts vault; without one, issuing, revealing and closing cards are UNAVAILABLE.
+        self.card_vault: CardVault = card_vault or NoCardVault()
         # PayByPhone's way to the contacts vault; without one the RPC answers UNAVAILABLE.
         self.directory: PayeeDirectory = directory or NoPayeeDirectory()
         self.pay_by_phone_floor_s = pay_by_phone_floor_s
@@ -108,3 +113,7 @@ class LedgerApp:
     @cached_property
     def loyalty(self) -> LoyaltyService:
         return LoyaltyService(self.runtime.pool, self.store, self.clock)
+
+    @cached_property
+    def cards(self) -> CardService:
+        return CardService(self.runtime.pool, self.store, self.clock, self.card_vault, self.transfer_gate)

@@ -239,3 +239,37 @@ class SelfApprovalForbidden(PermissionDenied):
 
     def __init__(self, transfer_id: str) -> None:
         super().__init__("the maker of a transfer cannot approve or reject it", metadata={"transfer_id": transfer_id})
+
+
+class CardNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("card not found")
+
+
+class CardNotActive(FailedPrecondition):
+    """Frozen, closed or expired cards neither pay nor reveal."""
+
+    reason = "CARD_NOT_ACTIVE"
+
+    def __init__(self, card_id: str, status: str) -> None:
+        super().__init__(f"the card is {status}", metadata={"card_id": card_id, "status": status})
+
+
+class CardLimitExceeded(FailedPrecondition):
+    reason = "CARD_LIMIT_EXCEEDED"
+
+    def __init__(self, card_id: str, limit: str, remaining_minor: int) -> None:
+        super().__init__(
+            f"the card's {limit} limit would be exceeded",
+            metadata={"card_id": card_id, "limit": limit, "remaining_minor": remaining_minor},
+        )
+
+
+class CardStateConflict(FailedPrecondition):
+    def __init__(self, card_id: str, status: str, action: str) -> None:
+        super().__init__(f"cannot {action} a card that is {status}", metadata={"card_id": card_id, "status": status})
+
+
+class CardVaultUnavailable(Unavailable):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the card vault is unavailable: {detail}")

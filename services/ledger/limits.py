@@ -64,3 +64,7 @@ assert APPROVAL_POLICY_CACHE_S <= 5.0, "a policy change must reach every replica
 
 # Loyalty points.
 EARN_RULES_MAX = 100
+
+# Cards.
+CARD_LABEL_CHARS_MAX = 100
+CARD_VAULT_DEADLINE_S = 2.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.kit.grpc_server import Registration, Runtime
-from services.ledger import wire, wire_approvals, wire_invoices, wire_loyalty
+from services.ledger import wire, wire_approvals, wire_cards, wire_invoices, wire_loyalty
 from services.ledger.app import LedgerApp
 from services.ledger.caller import current_caller
 from services.ledger.domain_approvals import ApprovalDecision
@@ -23,6 +23,9 @@ from wallet.ledger.v1 import (
 )
 from wallet.ledger.v1 import (
     ledger_assets_pb2 as assets_pb2,
+)
+from wallet.ledger.v1 import (
+    ledger_cards_pb2 as cards_pb2,
 )
 from wallet.ledger.v1 import (
     ledger_fx_pb2 as fx_pb2,
@@ -476,6 +479,81 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     ) -> assets_pb2.GetEarnRulesResponse:
         rules = await self._app.loyalty.get_rules(current_caller())
         return assets_pb2.GetEarnRulesResponse(earn_rules=wire_loyalty.rules_out(rules))
+
+    # --- virtual cards ---
+
+    async def IssueCard(self, request: cards_pb2.IssueCardRequest, context: Any) -> cards_pb2.IssueCardResponse:
+        limits = request.limits
+        card = await self._app.cards.issue_card(
+            current_caller(),
+            card_id=request.card_id,
+            account_id=request.account_id,
+            per_transaction_limit=wire.money_in(
+                limits.per_transaction_limit, limits.HasField("per_transaction_limit")
+            ),
+            daily_limit=wire.money_in(limits.daily_limit, limits.HasField("daily_limit")),
+            label=request.label,
+        )
+        return cards_pb2.IssueCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def GetCard(self, request: cards_pb2.GetCardRequest, context: Any) -> cards_pb2.GetCardResponse:
+        card = await self._app.cards.get_card(current_caller(), request.card_id)
+        return cards_pb2.GetCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def FreezeCard(self, request: cards_pb2.FreezeCardRequest, context: Any) -> cards_pb2.FreezeCardResponse:
+        card = await self._app.cards.change_status(
+            current_caller(), method="FreezeCard", card_id=request.card_id, request_id=request.request_id
+        )
+        return cards_pb2.FreezeCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def UnfreezeCard(
+        self, request: cards_pb2.UnfreezeCardRequest, context: Any
+    ) -> cards_pb2.UnfreezeCardResponse:
+        card = await self._app.cards.change_status(
+            current_caller(), method="UnfreezeCard", card_id=request.card_id, request_id=request.request_id
+        )
+        return cards_pb2.UnfreezeCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def CloseCard(self, request: cards_pb2.CloseCardRequest, context: Any) -> cards_pb2.CloseCardResponse:
+        card = await self._app.cards.change_status(
+            current_caller(), method="CloseCard", card_id=request.card_id, request_id=request.request_id
+        )
+        return cards_pb2.CloseCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def RevealCard(self, request: cards_pb2.RevealCardRequest, context: Any) -> cards_pb2.RevealCardResponse:
+        _, revealed = await self._app.cards.reveal(current_caller(), request.card_id)
+        return cards_pb2.RevealCardResponse(
+            card_number=revealed.card_number,
+            cvv=revealed.cvv,
+            expiry_month=revealed.expiry_month,
+            expiry_year=revealed.expiry_year,
+        )
+
+    async def AuthorizeCardPayment(
+        self, request: cards_pb2.AuthorizeCardPaymentRequest, context: Any
+    ) -> cards_pb2.AuthorizeCardPaymentResponse:
+        transfer = await self._app.cards.authorize_payment(current_caller(), wire_cards.payment_request_in(request))
+        return cards_pb2.AuthorizeCardPaymentResponse(transfer=wire.transfer_out(transfer))
+
+    async def CaptureCardPayment(
+        self, request: cards_pb2.CaptureCardPaymentRequest, context: Any
+    ) -> cards_pb2.CaptureCardPaymentResponse:
+        transfer = await self._app.cards.finish_payment(
+            current_caller(),
+            transfer_id=request.transfer_id,
+            request_id=request.request_id,
+            capture=True,
+            amount=wire.money_in(request.amount, request.HasField("amount")),
+        )
+        return cards_pb2.CaptureCardPaymentResponse(transfer=wire.transfer_out(transfer))
+
+    async def ReleaseCardPayment(
+        self, request: cards_pb2.ReleaseCardPaymentRequest, context: Any
+    ) -> cards_pb2.ReleaseCardPaymentResponse:
+        transfer = await self._app.cards.finish_payment(
+            current_caller(), transfer_id=request.transfer_id, request_id=request.request_id, capture=False
+        )
+        return cards_pb2.ReleaseCardPaymentResponse(transfer=wire.transfer_out(transfer))
 
 
 def build_app(runtime: Runtime) -> LedgerApp:

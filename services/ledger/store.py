@@ -11,6 +11,7 @@ import asyncpg
 
 from services.ledger.store_accounts import AccountStore, AuditStore
 from services.ledger.store_approvals import ApprovalStore
+from services.ledger.store_cards import CardStore
 from services.ledger.store_chain import ChainStore
 from services.ledger.store_commit import CommitWriteStore
 from services.ledger.store_fx import FxStore
@@ -31,6 +32,7 @@ class PostgresLedgerStore(
     InvoiceStore,
     ApprovalStore,
     LoyaltyStore,
+    CardStore,
 ):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID

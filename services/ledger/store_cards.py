@@ -1,0 +1,124 @@
+"""SQL for virtual cards and the card payments (authorization holds) they made."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from services.ledger.domain_cards import Card, CardLimits, CardStatus
+
+_COLUMNS = """organization_id, card_id, account_id, customer_id, currency, status, last_four, expiry_month,
+    expiry_year, card_secret_id, per_transaction_limit_minor, daily_limit_minor, spent_day, spent_minor, label,
+    created_at, updated_at, closed_at"""
+
+
+def card_from_row(row: Mapping[str, Any]) -> Card:
+    return Card(
+        organization_id=row["organization_id"],
+        card_id=row["card_id"],
+        account_id=row["account_id"],
+        customer_id=row["customer_id"],
+        currency=row["currency"],
+        status=CardStatus(row["status"]),
+        last_four=row["last_four"],
+        expiry_month=row["expiry_month"],
+        expiry_year=row["expiry_year"],
+        card_secret_id=row["card_secret_id"],
+        limits=CardLimits(row["per_transaction_limit_minor"], row["daily_limit_minor"]),
+        spent_day=row["spent_day"],
+        spent_minor=row["spent_minor"],
+        label=row["label"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+class CardStore:
+    async def insert_card(self, connection: asyncpg.Connection, card: Card) -> bool:
+        """False when a card with this id exists already (nothing written)."""
+        status = await connection.execute(
+            f"""INSERT INTO cards ({_COLUMNS}) VALUES
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                ON CONFLICT (organization_id, card_id) DO NOTHING""",  # noqa: S608 -- constant fragments
+            card.organization_id,
+            card.card_id,
+            card.account_id,
+            card.customer_id,
+            card.currency,
+            int(card.status),
+            card.last_four,
+            card.expiry_month,
+            card.expiry_year,
+            card.card_secret_id,
+            card.limits.per_transaction_minor,
+            card.limits.daily_minor,
+            card.spent_day,
+            card.spent_minor,
+            card.label,
+            card.created_at,
+            card.updated_at,
+            card.closed_at,
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def get_card(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, card_id: uuid.UUID, *, lock: bool = False
+    ) -> Card | None:
+        suffix = " FOR UPDATE" if lock else ""
+        row = await connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM cards WHERE organization_id = $1 AND card_id = $2{suffix}",  # noqa: S608 -- constant fragments
+            organization_id,
+            card_id,
+        )
+        return None if row is None else card_from_row(row)
+
+    async def save_card(self, connection: asyncpg.Connection, card: Card) -> None:
+        await connection.execute(
+            """UPDATE cards SET status = $3, per_transaction_limit_minor = $4, daily_limit_minor = $5, spent_day = $6,
+                   spent_minor = $7, updated_at = $8, closed_at = $9
+               WHERE organization_id = $1 AND card_id = $2""",
+            card.organization_id,
+            card.card_id,
+            int(card.status),
+            card.limits.per_transaction_minor,
+            card.limits.daily_minor,
+            card.spent_day,
+            card.spent_minor,
+            card.updated_at,
+            card.closed_at,
+        )
+
+    async def insert_card_payment(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        transfer_id: uuid.UUID,
+        card_id: uuid.UUID,
+        authorized_day: dt.date,
+        amount_minor: int,
+    ) -> None:
+        await connection.execute(
+            """INSERT INTO card_payments (organization_id, transfer_id, card_id, authorized_day, amount_minor)
+               VALUES ($1, $2, $3, $4, $5)""",
+            organization_id,
+            transfer_id,
+            card_id,
+            authorized_day,
+            amount_minor,
+        )
+
+    async def get_card_payment(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, transfer_id: uuid.UUID
+    ) -> tuple[uuid.UUID, dt.date, int] | None:
+        row = await connection.fetchrow(
+            """SELECT card_id, authorized_day, amount_minor FROM card_payments
+               WHERE organization_id = $1 AND transfer_id = $2""",
+            organization_id,
+            transfer_id,
+        )
+        return None if row is None else (row["card_id"], row["authorized_day"], row["amount_minor"])
