@@ -43,7 +43,7 @@ from services.ledger.domain_transfers import (
     VoidReason,
     parse_transfer,
 )
-from services.ledger.errors import AccountNotFound, CardNotFound, CurrencyMismatch, TransferNotFound
+from services.ledger.errors import AccountNotFound, CardNotFound, CurrencyMismatch, SameAccount, TransferNotFound
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
 
@@ -266,6 +266,8 @@ class CardService:
         card = await self.get_card(caller, request.card_id)
         if command.currency != card.currency:
             raise CurrencyMismatch("amount.currency", card.currency)
+        if command.credit_account_id == card.account_id:
+            raise SameAccount()
         command = _card_command(command, card)
         command = await self._gate.before_commit(caller, command)
         org = caller.organization_id
