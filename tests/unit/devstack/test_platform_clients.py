@@ -15,6 +15,8 @@ def test_each_client_gets_exactly_its_scopes() -> None:
     assert [argv[i + 1] for i, part in enumerate(argv) if part == "--scope"] == [
         "risk.assessments.assess",
         "contacts.directory.read",
+        "contacts.card_secrets.write",
+        "contacts.card_secrets.reveal",
     ]
     assert PLATFORM_CLIENTS["risk"] == ("ledger.reviews.approve",)
 
