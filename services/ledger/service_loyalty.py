@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -40,6 +40,7 @@ from services.ledger.domain_transfers import TransferCommand, TransferKind
 from services.ledger.events import account_event, outbox_row
 from services.ledger.service import record_audit
 from services.ledger.store_accounts import ClaimedRequest
+from services.ledger.store_chain import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ AWARDS_DECLINED = Counter(
 
 
 class LoyaltyStorePort(CommitStore, Protocol):
+    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str
     ) -> Currency | None: ...
