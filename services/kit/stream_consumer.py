@@ -21,6 +21,7 @@ import redis.asyncio as redis_asyncio
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
+from services.kit.event_consumer import consuming
 from services.kit.outbox import decode_entry
 from wallet.common.v1 import events_pb2
 
@@ -129,7 +130,9 @@ class StreamConsumer:
             log.error("unreadable stream entry skipped", extra={"fields": {"error": type(err).__name__}})
             return True
         try:
-            await self._handler(envelope)
+            # A CONSUMER span linked to the producer, and the consumer-lag gauge (kit event_consumer).
+            with consuming(self._settings.group, self._settings.stream, envelope):
+                await self._handler(envelope)
         except asyncio.CancelledError:
             raise
         except Exception as err:

@@ -21,7 +21,6 @@ from services.kit.db import transaction
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
 from services.ledger import domain_cards as cards
-from services.ledger.audit import record_audit
 from services.ledger.caller import Caller
 from services.ledger.card_vault import CardVault, RevealedCard
 from services.ledger.commit import (
@@ -44,6 +43,7 @@ from services.ledger.domain_transfers import (
     parse_transfer,
 )
 from services.ledger.errors import AccountNotFound, CardNotFound, CurrencyMismatch, SameAccount, TransferNotFound
+from services.ledger.service import record_audit
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
 
