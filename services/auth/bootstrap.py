@@ -1,6 +1,6 @@
 """``python -m services.auth bootstrap-platform-client --name ledger --scope risk.assessments.assess ...``
 
-Creates (or, when it exists, rotates the secret of) a platform service account: the suite's own services calling
+Creates (or, when it exists, rotates the secret of and sets the scopes of) a platform service account: the suite's own services calling
 each other with platform-only permissions. It lives in the reserved ``platform`` organization, may name the tenant
 it acts for in ``IssueServiceToken``, and its client id is derived from its name (UUIDv5), so re-running the command
 for the same name rotates instead of duplicating. The client secret is printed once and stored only hashed.
@@ -75,6 +75,10 @@ async def bootstrap_platform_client(store: AuthStore, name: str, scopes: Sequenc
             )
         else:
             await tx.set_client_secret(client_id, sha256(secret), now_s + PLATFORM_SECRET_OVERLAP_S, now_s)
+            # A newer release may grant the client more (or fewer) platform permissions: the run's list wins.
+            wanted = tuple(sorted(set(scopes)))
+            if tuple(sorted(existing.scopes)) != wanted:
+                await tx.set_scopes(client_id, wanted)
             payload = events.ServiceAccountSecretRotated(service_account_id=client_id)
         await audit.record(tx, payload, organization_id=PLATFORM_ORGANIZATION_ID, principal_id=client_id, now_s=now_s)
     return client_id, secret, existing is None

@@ -262,6 +262,11 @@ class IdentityQueries:
             ts(now_s),
         )
 
+    async def set_scopes(self, principal_id: str, scopes: Sequence[str]) -> None:
+        await self._connection.execute(
+            "UPDATE principals SET scopes = $2 WHERE principal_id = $1", uuid.UUID(principal_id), list(scopes)
+        )
+
     # --- TOTP and recovery codes ------------------------------------------------------------------------------
 
     async def totp_secrets(self, principal_id: str) -> tuple[bytes | None, bytes | None, float | None]:

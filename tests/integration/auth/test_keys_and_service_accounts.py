@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import grpc
+import jwt
 import pytest
 import redis.asyncio as redis_asyncio
 
@@ -184,3 +185,19 @@ async def test_events_reach_the_redis_stream(auth: RunningAuth, redis_server_url
     payload = auth_events_pb2.PrincipalCreated()
     assert created.payload.Unpack(payload)
     assert payload.principal_id == tenant.owner_id
+
+
+async def test_rerunning_the_platform_bootstrap_rotates_the_secret_and_sets_the_scopes(auth: RunningAuth) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    client_id, first_secret, created = await bootstrap_platform_client(auth.app.store, name, ["auth.keys.read"])
+    assert created
+    again, second_secret, created = await bootstrap_platform_client(
+        auth.app.store, name, ["auth.keys.read", "auth.keys.admin"]
+    )
+    assert (again, created) == (client_id, False)
+    assert second_secret != first_secret
+    reply = await auth.stub.IssueServiceToken(
+        auth_keys_pb2.IssueServiceTokenRequest(client_id=client_id, client_secret=second_secret)
+    )
+    claims = jwt.decode(reply.access_token, options={"verify_signature": False})
+    assert set(claims["scope"].split()) == {"auth.keys.read", "auth.keys.admin"}
