@@ -8,6 +8,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from services.contacts.limits import (
     ACCESS_LOG_CHAIN_INTERVAL_S,
     KEY_JOB_POLL_INTERVAL_S,
@@ -28,7 +30,9 @@ async def _loop(name: str, step: Callable[[], Awaitable[bool]], idle_s: float) -
     """Runs ``step`` again at once while it reports more work, else after ``idle_s``."""
     while True:
         try:
-            more = await step()
+            # Polling rounds are not traced: they run every few seconds and mostly find nothing.
+            with suppress_instrumentation():
+                more = await step()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis.asyncio as redis_asyncio
 from google.protobuf.message import DecodeError
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter
 
 from services.kit.event_consumer import consuming
@@ -104,14 +105,18 @@ class StreamConsumer:
     async def consume_once(self, *, block_ms: int | None = None) -> int:
         """Handles one batch (stale claimed entries first, else new ones); returns how many were acknowledged."""
         s = self._settings
-        claimed: Any = await self._redis.xautoclaim(
-            s.stream, s.group, self._name, s.claim_idle_ms, "0-0", count=s.batch_max
-        )
+        # The polls (mostly empty, every block period) are not traced; each event handled gets its own span,
+        # linked to the trace that produced it.
+        with suppress_instrumentation():
+            claimed: Any = await self._redis.xautoclaim(
+                s.stream, s.group, self._name, s.claim_idle_ms, "0-0", count=s.batch_max
+            )
         entries: list[Any] = await self._without_poison(list(claimed[1]))
         if not entries:
-            response: Any = await self._redis.xreadgroup(
-                s.group, self._name, {s.stream: ">"}, count=s.batch_max, block=block_ms
-            )
+            with suppress_instrumentation():
+                response: Any = await self._redis.xreadgroup(
+                    s.group, self._name, {s.stream: ">"}, count=s.batch_max, block=block_ms
+                )
             for _, stream_entries in response or []:
                 entries.extend(stream_entries)
         acknowledged = 0

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Gauge
 
 from services.kit.outbox import OutboxRelay
@@ -47,7 +48,10 @@ JOB_ERROR_PAUSE_S = 1.0
 async def _every(name: str, interval_s: float, round_: Callable[[], Awaitable[object]]) -> None:
     while True:
         try:
-            await round_()
+            # Rounds run every second or so and mostly find nothing: their queries are not traced (what they change
+            # is published as events, each with its own trace).
+            with suppress_instrumentation():
+                await round_()
         except asyncio.CancelledError:
             raise
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis_asyncio
 from google.protobuf.message import DecodeError
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter
 
 from services.kit.event_consumer import consuming
@@ -86,19 +87,22 @@ class LedgerEventConsumer:
 
     async def consume_once(self, *, block_ms: int | None = None) -> int:
         """Handles one batch (claimed stale entries first, then new ones); returns how many were acknowledged."""
-        claim: Any = await self._redis.xautoclaim(
-            self._stream,
-            self._group,
-            self._name,
-            self._claim_idle_ms,
-            "0-0",
-            count=limits.CONSUMER_BATCH_MAX,
-        )
+        # The polls (mostly empty) are not traced; each event handled gets its own span, linked to its producer.
+        with suppress_instrumentation():
+            claim: Any = await self._redis.xautoclaim(
+                self._stream,
+                self._group,
+                self._name,
+                self._claim_idle_ms,
+                "0-0",
+                count=limits.CONSUMER_BATCH_MAX,
+            )
         entries: list[Any] = await self._without_poison(list(claim[1]))
         if not entries:
-            response: Any = await self._redis.xreadgroup(
-                self._group, self._name, {self._stream: ">"}, count=limits.CONSUMER_BATCH_MAX, block=block_ms
-            )
+            with suppress_instrumentation():
+                response: Any = await self._redis.xreadgroup(
+                    self._group, self._name, {self._stream: ">"}, count=limits.CONSUMER_BATCH_MAX, block=block_ms
+                )
             for _, stream_entries in response or []:
                 entries.extend(stream_entries)
         acknowledged = 0
