@@ -20,14 +20,15 @@ from services.kit.config import ConfigError, Env, load_service_config
 from services.kit.service_main import EXIT_CONFIG, ServiceSpec, main
 from services.kit.token_cache import build_cached_verifier
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
 
 def _config() -> ContactsConfig | None:
     try:
         config = load_contacts_config(Path(Env().string("WALLET_RUN_DIR", ".run")))
-        if "migrate" not in sys.argv[1:]:
-            problems = uvloop.run(check_configured_keys(load_service_config("contacts"), config))
-            if problems:
-                raise ConfigError("; ".join(problems))
+        problems = uvloop.run(check_configured_keys(load_service_config("contacts"), config))
+        if problems:
+            raise ConfigError("; ".join(problems))
     except ConfigError as err:
         print(f"contacts: configuration error: {err}", file=sys.stderr)
         return None
@@ -38,7 +39,7 @@ def _spec(config: ContactsConfig) -> ServiceSpec:
     app = ContactsApp(config)
     return ServiceSpec(
         name="contacts",
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS_DIR,
         build=app.build,
         # Every call carries one of a few tokens: remember verified ones briefly (services/kit/token_cache.py).
         verifier=lambda runtime: build_cached_verifier(runtime.config),
@@ -46,6 +47,13 @@ def _spec(config: ContactsConfig) -> ServiceSpec:
     )
 
 
+def _migrations_only() -> ServiceSpec:
+    # Migrating touches no personal data, so it needs no vault key: a migrations Job mounts only the database URL.
+    return ServiceSpec(name="contacts", migrations_dir=MIGRATIONS_DIR, build=lambda runtime: [])
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["migrate"]:
+        sys.exit(main(_migrations_only()))
     loaded = _config()
     sys.exit(EXIT_CONFIG if loaded is None else main(_spec(loaded)))
