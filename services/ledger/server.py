@@ -500,6 +500,19 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         card = await self._app.cards.get_card(current_caller(), request.card_id)
         return cards_pb2.GetCardResponse(card=wire_cards.card_out(card, self._app.clock()))
 
+    async def ListCards(self, request: cards_pb2.ListCardsRequest, context: Any) -> cards_pb2.ListCardsResponse:
+        page = await self._app.cards.list_cards(
+            current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            account_id=request.account_id,
+            status=request.status,
+        )
+        now = self._app.clock()
+        return cards_pb2.ListCardsResponse(
+            cards=[wire_cards.card_out(c, now) for c in page.items], next_page_token=page.next_page_token
+        )
+
     async def FreezeCard(self, request: cards_pb2.FreezeCardRequest, context: Any) -> cards_pb2.FreezeCardResponse:
         card = await self._app.cards.change_status(
             current_caller(), method="FreezeCard", card_id=request.card_id, request_id=request.request_id

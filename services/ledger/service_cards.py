@@ -17,6 +17,7 @@ from typing import Protocol
 
 import asyncpg
 
+from services.kit import paging
 from services.kit.db import transaction
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
@@ -43,6 +44,7 @@ from services.ledger.domain_transfers import (
     parse_transfer,
 )
 from services.ledger.errors import AccountNotFound, CardNotFound, CurrencyMismatch, SameAccount, TransferNotFound
+from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import record_audit
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
@@ -79,6 +81,16 @@ class CardStorePort(CommitStore, Protocol):
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, card_id: uuid.UUID, *, lock: bool = False
     ) -> Card | None: ...
     async def save_card(self, connection: asyncpg.Connection, card: Card) -> None: ...
+    async def list_cards(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        *,
+        account_id: uuid.UUID | None,
+        status: int,
+        after_card_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[Card]: ...
     async def insert_card_payment(
         self,
         connection: asyncpg.Connection,
@@ -183,6 +195,33 @@ class CardService:
         if card is None or not caller.may_see(card.customer_id):
             raise CardNotFound()
         return card
+
+    async def list_cards(
+        self, caller: Caller, *, page_size: int, page_token: str, account_id: str, status: int
+    ) -> Page[Card]:
+        """Customers list the cards of one of their accounts (``account_id`` required, as for ListTransfers)."""
+        violations: list[FieldViolation] = []
+        size = checked_page_size(page_size, violations)
+        account = parse_uuid(account_id, "account_id", violations, required=caller.customer_id is not None)
+        if status == CardStatus.EXPIRED:
+            violations.append(FieldViolation("status", "EXPIRED is derived from the expiry; list ACTIVE cards"))
+        elif status and status not in CardStatus._value2member_map_:
+            violations.append(FieldViolation("status", "is not a known status"))
+        if violations:
+            raise invalid(violations)
+        org = caller.organization_id
+        filter_key = {"a": str(account or ""), "s": status}
+        after = cursor_uuid(paging.decode_page_token(page_token, filter_key), "i")
+        async with self._pool.acquire() as connection:
+            if account is not None:
+                owner = await self._store.get_account(connection, org, account)
+                if owner is None or not caller.may_see(owner.customer_id):
+                    raise AccountNotFound()
+            rows = await self._store.list_cards(
+                connection, org, account_id=account, status=status, after_card_id=after, limit=size + 1
+            )
+        page, token = paging.next_page(rows, size, lambda c: {"i": str(c.card_id)}, filter_key)
+        return Page(page, token)
 
     async def change_status(self, caller: Caller, *, method: str, card_id: str, request_id: str) -> Card:
         """FreezeCard, UnfreezeCard, CloseCard (which also deletes the secret in the vault)."""

@@ -122,3 +122,27 @@ class CardStore:
             transfer_id,
         )
         return None if row is None else (row["card_id"], row["authorized_day"], row["amount_minor"])
+
+    async def list_cards(
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        *,
+        account_id: uuid.UUID | None,
+        status: int,
+        after_card_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[Card]:
+        """Keyset by card id: over ``cards_by_account`` with an account, else over the primary key."""
+        rows = await connection.fetch(
+            f"""SELECT {_COLUMNS} FROM cards
+                WHERE organization_id = $1 AND ($2::uuid IS NULL OR account_id = $2)
+                  AND ($3::smallint = 0 OR status = $3) AND card_id > $4
+                ORDER BY card_id LIMIT $5""",  # noqa: S608 -- constant fragments
+            organization_id,
+            account_id,
+            status,
+            after_card_id or uuid.UUID(int=0),
+            limit,
+        )
+        return [card_from_row(r) for r in rows]

@@ -297,3 +297,38 @@ async def test_card_number_is_nowhere_in_the_ledger(
         for span in spans
     )
     assert number not in span_text
+
+
+async def test_list_cards_pages_by_account_and_status(ledger: LedgerHarness) -> None:
+    holder = Holder(ledger)
+    await holder.setup()
+    issued = sorted([(await holder.issue()).card_id for _ in range(3)])
+    await holder.status("FreezeCard", issued[0])
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await ledger.stub.ListCards(
+            pb.ListCardsRequest(account_id=holder.wallet, page_size=2, page_token=token), metadata=holder.auth()
+        )
+        assert len(page.cards) <= 2
+        seen += [c.card_id for c in page.cards]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == issued
+    active = await ledger.stub.ListCards(
+        pb.ListCardsRequest(account_id=holder.wallet, status=pb.CARD_STATUS_ACTIVE), metadata=holder.auth()
+    )
+    assert [c.card_id for c in active.cards] == issued[1:]
+    whole_tenant = await _error(ledger.stub.ListCards(pb.ListCardsRequest(), metadata=holder.auth()))
+    assert whole_tenant.code == grpc.StatusCode.INVALID_ARGUMENT
+    stranger = await _error(
+        ledger.stub.ListCards(pb.ListCardsRequest(account_id=holder.wallet), metadata=Holder(ledger).auth())
+    )
+    assert stranger.code == grpc.StatusCode.NOT_FOUND
+    expired = await _error(
+        ledger.stub.ListCards(
+            pb.ListCardsRequest(account_id=holder.wallet, status=pb.CARD_STATUS_EXPIRED), metadata=holder.auth()
+        )
+    )
+    assert expired.code == grpc.StatusCode.INVALID_ARGUMENT
