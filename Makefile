@@ -11,10 +11,11 @@ GOOGLEAPIS = $$($(PY) -c 'import google.api.annotations_pb2 as m, os; print(os.p
 GRPC_TOOLS_PROTO = $$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 BENCH ?= all
 
-.PHONY: help venv proto run test test-unit test-integration test-e2e soak k8s-validate lint fmt bench clean buf-lint
+.PHONY: help venv proto run demo test test-unit test-integration test-e2e soak k8s-validate lint fmt bench clean buf-lint
 
 help:
 	@echo "make run    start the whole suite (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make demo   a narrated walk-through against the suite make run started (or one it starts itself)"
 	@echo "make test   run the whole test suite against real Postgres and Redis"
 	@echo "make lint   ruff, mypy --strict, buf lint"
 	@echo "make bench  benchmarks -> bench/results/latest.json (BENCH=<section> for one)"
@@ -39,6 +40,10 @@ proto: $(GEN_STAMP)
 
 run: $(GEN_STAMP)
 	$(PY) -m devstack run
+
+# Against the suite `make run` started (its .run/devstack.json); when none runs, starts one for the demo's duration.
+demo: $(GEN_STAMP)
+	$(PY) -m demo
 
 test: $(GEN_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""``make demo``: a narrated walk-through of the wallet platform against a running suite."""
