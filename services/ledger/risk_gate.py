@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import asyncpg
 import grpc
@@ -39,9 +38,10 @@ from services.kit.telemetry import client_interceptors
 from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER, PRINCIPAL_KIND_SERVICE, Principal
 from services.ledger import limits
 from services.ledger.caller import Caller
-from services.ledger.domain_accounts import Account, AccountKind
+from services.ledger.domain_accounts import AccountKind
 from services.ledger.domain_transfers import RiskCheck, RiskDecision, RiskRecord, TransferCommand
 from services.ledger.errors import RiskDenied, RiskUnavailable
+from services.ledger.store_ports import AccountReader
 from wallet.common.v1 import money_pb2
 from wallet.risk.v1 import risk_assessments_pb2, risk_service_pb2_grpc
 
@@ -106,12 +106,6 @@ class AccountFacts:
 
     kind: AccountKind
     customer_id: uuid.UUID | None
-
-
-class AccountReader(Protocol):
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
 
 
 class AccountFactsCache:

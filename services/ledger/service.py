@@ -32,10 +32,11 @@ from services.ledger.events import account_event, outbox_row
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_chain import OutboxRow
+from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
-class LedgerStore(CommitStore, Protocol):
+class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
     async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str
@@ -47,9 +48,6 @@ class LedgerStore(CommitStore, Protocol):
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, after_code: str, limit: int
     ) -> list[tuple[Currency, dt.datetime]]: ...
     async def insert_account(self, connection: asyncpg.Connection, account: Account) -> bool: ...
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
     async def list_accounts(
         self,
         connection: asyncpg.Connection,
@@ -59,28 +57,6 @@ class LedgerStore(CommitStore, Protocol):
         limit: int,
     ) -> list[Account]: ...
     async def update_account_state(self, connection: asyncpg.Connection, account: Account) -> None: ...
-    async def claim_request(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        request_id: uuid.UUID,
-        claim: ClaimedRequest,
-        now: dt.datetime,
-    ) -> ClaimedRequest | None: ...
-    async def insert_audit_event(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        *,
-        audit_event_id: uuid.UUID,
-        method: str,
-        actor_principal_id: str,
-        resource_id: str,
-        request_id: str,
-        trace_id: str,
-        details: Mapping[str, str],
-        occurred_at: dt.datetime,
-    ) -> None: ...
 
     async def list_audit_events(
         self,
@@ -338,23 +314,6 @@ class AccountService:
         now: dt.datetime,
     ) -> None:
         await record_audit(self._store, connection, caller, method, resource_id, request_id, details, now)
-
-
-class AuditWriter(Protocol):
-    async def insert_audit_event(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        *,
-        audit_event_id: uuid.UUID,
-        method: str,
-        actor_principal_id: str,
-        resource_id: str,
-        request_id: str,
-        trace_id: str,
-        details: Mapping[str, str],
-        occurred_at: dt.datetime,
-    ) -> None: ...
 
 
 async def record_audit(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,6 @@ from services.ledger import domain_approvals as approvals
 from services.ledger import limits
 from services.ledger.caller import Caller
 from services.ledger.commit import Clock, CommitStore, HoldItem, commit_hold_transitions
-from services.ledger.domain_accounts import Account
 from services.ledger.domain_approvals import (
     EMPTY_POLICY,
     ApprovalDecision,
@@ -42,36 +41,12 @@ from services.ledger.service import record_audit
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
 from services.ledger.store_approvals import ApprovalRecord
+from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
 
 EXPIRY_SWEEPER_PRINCIPAL = "ledger-expiry-sweeper"
 
 
-class ApprovalStorePort(CommitStore, Protocol):
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
-    async def claim_request(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        request_id: uuid.UUID,
-        claim: ClaimedRequest,
-        now: dt.datetime,
-    ) -> ClaimedRequest | None: ...
-    async def insert_audit_event(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        *,
-        audit_event_id: uuid.UUID,
-        method: str,
-        actor_principal_id: str,
-        resource_id: str,
-        request_id: str,
-        trace_id: str,
-        details: Mapping[str, str],
-        occurred_at: dt.datetime,
-    ) -> None: ...
+class ApprovalStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
     async def get_approval_policy(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID
     ) -> ApprovalPolicy | None: ...

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -32,7 +31,7 @@ from services.ledger.commit import (
     commit_hold_transitions,
     commit_transfers,
 )
-from services.ledger.domain_accounts import Account, AccountKind, Money, ensure_usable
+from services.ledger.domain_accounts import AccountKind, Money, ensure_usable
 from services.ledger.domain_cards import Card, CardLimits, CardStatus
 from services.ledger.domain_transfers import (
     HoldAction,
@@ -48,34 +47,10 @@ from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import record_audit
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
+from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
 
 
-class CardStorePort(CommitStore, Protocol):
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
-    async def claim_request(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        request_id: uuid.UUID,
-        claim: ClaimedRequest,
-        now: dt.datetime,
-    ) -> ClaimedRequest | None: ...
-    async def insert_audit_event(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        *,
-        audit_event_id: uuid.UUID,
-        method: str,
-        actor_principal_id: str,
-        resource_id: str,
-        request_id: str,
-        trace_id: str,
-        details: Mapping[str, str],
-        occurred_at: dt.datetime,
-    ) -> None: ...
+class CardStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
     async def insert_card(self, connection: asyncpg.Connection, card: Card) -> bool: ...
     async def get_card(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, card_id: uuid.UUID, *, lock: bool = False

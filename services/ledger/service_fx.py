@@ -29,9 +29,10 @@ from services.ledger.errors import (
     UnknownCurrency,
 )
 from services.ledger.events import fx_rate_event, outbox_row
-from services.ledger.service import AuditWriter, record_audit
+from services.ledger.service import record_audit
 from services.ledger.store_chain import OutboxRow
 from services.ledger.store_fx import ExchangeRecord, FxRate, Quote
+from services.ledger.store_ports import AuditWriter
 
 
 class FxServiceStore(CommitStore, AuditWriter, Protocol):

@@ -23,19 +23,17 @@ from services.ledger import domain_invoices as invoices
 from services.ledger import limits
 from services.ledger.caller import Caller
 from services.ledger.commit import Clock, CommitStore, TransferItem, commit_transfers
-from services.ledger.domain_accounts import Account, Money
+from services.ledger.domain_accounts import Money
 from services.ledger.domain_invoices import Invoice, InvoiceStatus, LineItemInput
 from services.ledger.domain_transfers import Transfer, TransferCommand, TransferKind
 from services.ledger.errors import AccountNotFound, CurrencyMismatch, InvoiceNotFound, SameAccount
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_invoices import InvoiceFilter
+from services.ledger.store_ports import AccountReader
 
 
-class InvoiceStorePort(CommitStore, Protocol):
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
+class InvoiceStorePort(CommitStore, AccountReader, Protocol):
     async def insert_invoice(self, connection: asyncpg.Connection, invoice: Invoice) -> bool: ...
     async def get_invoice(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, invoice_id: uuid.UUID, *, lock: bool = False

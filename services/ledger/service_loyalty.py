@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import asyncpg
@@ -41,6 +41,7 @@ from services.ledger.events import account_event, outbox_row
 from services.ledger.service import record_audit
 from services.ledger.store_accounts import ClaimedRequest
 from services.ledger.store_chain import OutboxRow
+from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +54,12 @@ AWARDS_DECLINED = Counter(
 )
 
 
-class LoyaltyStorePort(CommitStore, Protocol):
+class LoyaltyStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
     async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str
     ) -> Currency | None: ...
-    async def get_account(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
-    ) -> Account | None: ...
     async def insert_account(self, connection: asyncpg.Connection, account: Account) -> bool: ...
-    async def claim_request(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        request_id: uuid.UUID,
-        claim: ClaimedRequest,
-        now: dt.datetime,
-    ) -> ClaimedRequest | None: ...
-    async def insert_audit_event(
-        self,
-        connection: asyncpg.Connection,
-        organization_id: uuid.UUID,
-        *,
-        audit_event_id: uuid.UUID,
-        method: str,
-        actor_principal_id: str,
-        resource_id: str,
-        request_id: str,
-        trace_id: str,
-        details: Mapping[str, str],
-        occurred_at: dt.datetime,
-    ) -> None: ...
     async def get_earn_rules(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID
     ) -> tuple[EarnRule, ...]: ...
