@@ -9,7 +9,7 @@ interceptor turns the category into the canonical code and attaches ``google.rpc
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -154,6 +154,15 @@ class IdempotencyKeyReused(AlreadyExists):
             f"{id_field} was already used with a different {differing_field}",
             metadata={"id_field": id_field, "field": differing_field},
         )
+
+
+def first_differing_field(checks: Iterable[tuple[str, object, object]]) -> str | None:
+    """The name of the first ``(field, wanted, stored)`` whose values differ: what ``IdempotencyKeyReused`` names
+    when a replayed request's content does not match what the first request stored."""
+    for field, wanted, stored in checks:
+        if wanted != stored:
+            return field
+    return None
 
 
 def invalid(violations: Sequence[FieldViolation]) -> InvalidArgument:

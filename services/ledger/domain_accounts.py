@@ -7,7 +7,7 @@ import enum
 import uuid
 from dataclasses import dataclass, replace
 
-from services.kit.errors import FieldViolation, invalid
+from services.kit.errors import FieldViolation, first_differing_field, invalid
 from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.currencies import CURRENCY_CODE_PATTERN
@@ -136,10 +136,7 @@ class OpenAccountCommand:
             ("balance_rule", self.balance_rule, account.balance_rule),
             ("label", self.label, account.label),
         ]
-        for field, wanted, actual in checks:
-            if wanted != actual:
-                return field
-        return None
+        return first_differing_field(checks)
 
 
 def validate_money_field(

@@ -14,7 +14,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-from services.kit.errors import FieldViolation
+from services.kit.errors import FieldViolation, first_differing_field
 from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.domain_accounts import Money, validate_money_field
@@ -212,10 +212,7 @@ def first_difference(command: CreateInvoiceCommand, existing: Invoice) -> str | 
         ("line_items", command.line_items, existing.line_items),
         ("payer_customer_id", command.payer_customer_id, existing.payer_customer_id),
     ]
-    for field, wanted, actual in checks:
-        if wanted != actual:
-            return field
-    return None
+    return first_differing_field(checks)
 
 
 def ensure_payable(invoice: Invoice, now: dt.datetime) -> None:

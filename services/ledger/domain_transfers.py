@@ -14,7 +14,7 @@ import enum
 import uuid
 from dataclasses import dataclass, replace
 
-from services.kit.errors import FieldViolation, invalid
+from services.kit.errors import FieldViolation, first_differing_field, invalid
 from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.domain_accounts import Account, BalanceRule, Balances, Money, ensure_usable, validate_money_field
@@ -240,10 +240,7 @@ def first_difference(command: TransferCommand, existing: Transfer) -> str | None
         ("reference", command.reference, existing.reference),
         ("kind", command.kind, existing.kind),
     ]
-    for field, wanted, actual in checks:
-        if wanted != actual:
-            return field
-    return None
+    return first_differing_field(checks)
 
 
 def _check_currency(command: TransferCommand, debit: Account, credit: Account) -> None:
