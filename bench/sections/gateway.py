@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import BenchContext
+from bench.cpu import processes_cpu_s
 from bench.databases import fresh_service_database
 from bench.errors import BenchError
 from bench.figures import Figure
@@ -139,15 +140,6 @@ def _gateway_statuses(metrics_port: int) -> dict[str, int]:
         re.MULTILINE,
     )
     return {status: int(float(count)) for status, count in pattern.findall(text)}
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``; 0 where there is no procfs)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -323,11 +315,11 @@ def run(context: BenchContext) -> list[Figure]:
             http_calls = 0  # warm-up included, as the CPU times are
             for _ in range(ROUNDS):
                 direct_loads.append(direct(GRPC_CONNECTIONS, GRPC_STREAMS_PER_CONNECTION, DURATION_S))
-                ledger_cpu, gateway_cpu = _cpu_s(ledger.pid), _cpu_s(gateway.pid)
+                ledger_cpu, gateway_cpu = processes_cpu_s([ledger.pid]), processes_cpu_s([gateway.pid])
                 calls_before = ledger_bench._ok_calls(ledger_metrics, "CreateTransfer")
                 http_loads.append(via_gateway(IN_FLIGHT, DURATION_S))
-                cpu_ledger_s += _cpu_s(ledger.pid) - ledger_cpu
-                cpu_gateway_s += _cpu_s(gateway.pid) - gateway_cpu
+                cpu_ledger_s += processes_cpu_s([ledger.pid]) - ledger_cpu
+                cpu_gateway_s += processes_cpu_s([gateway.pid]) - gateway_cpu
                 http_calls += ledger_bench._ok_calls(ledger_metrics, "CreateTransfer") - calls_before
             direct_one = direct(1, 1, LATENCY_DURATION_S)
             http_one = via_gateway(1, LATENCY_DURATION_S)

@@ -35,6 +35,7 @@ import grpc
 import redis.asyncio as redis_asyncio
 
 from bench.context import BenchContext
+from bench.cpu import processes_cpu_s
 from bench.databases import recreate_database
 from bench.errors import BenchError
 from bench.figures import Figure
@@ -113,10 +114,12 @@ def run(context: BenchContext) -> list[Figure]:
         metrics_ports = [_wait_for_ports(server, file)[1] for server, file in zip(servers, port_files, strict=True)]
         asyncio.run(_seed_windows(context.redis_url(), events_stream, organization_id))
         fresh_body = _fresh_request().SerializeToString()
-        cpu_before_s, ok_before = _cpu_seconds(servers), _check_all_ok(metrics_ports, [])
+        cpu_before_s, ok_before = processes_cpu_s(server.pid for server in servers), _check_all_ok(metrics_ports, [])
         throughput = _h2load(h2load, port, fresh_body, headers)
         cpu_per_call_us = (
-            (_cpu_seconds(servers) - cpu_before_s) * 1e6 / max(1, _check_all_ok(metrics_ports, []) - ok_before)
+            (processes_cpu_s(server.pid for server in servers) - cpu_before_s)
+            * 1e6
+            / max(1, _check_all_ok(metrics_ports, []) - ok_before)
         )
         paced = _h2load(h2load, port, fresh_body, headers, paced=True)
         fresh_ok = _check_all_ok(metrics_ports, [throughput, paced])
@@ -184,16 +187,6 @@ def _h2load(h2load: Path, port: int, body: bytes, headers: tuple[str, ...], *, p
         headers=headers,
         requests_per_s_per_connection=PACED_RPS_PER_CONNECTION if paced else None,
     )
-
-
-def _cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
-    """User + system CPU the server processes used so far (Linux /proc): a cost per call that, unlike calls per
-    second, does not fall when other work shares the machine's cores."""
-    ticks = 0
-    for server in servers:
-        fields = Path(f"/proc/{server.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:

@@ -29,6 +29,7 @@ from services.kit.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    first_differing_field,
 )
 from services.kit.ids import parse_uuid
 
@@ -379,19 +380,17 @@ def store_request_canonical(draft: ContactDraft) -> bytes:
 
 def first_difference(stored: Contact, draft: ContactDraft, same_number: bool) -> str | None:
     """The first field a replay of StoreContact changed, or None when it is the same request."""
-    if stored.customer_id != draft.customer_id:
-        return "customer_id"
-    if not same_number:
-        return "phone_number"
-    if stored.purposes != draft.purposes:
-        return "purposes"
-    if stored.consent_reference != draft.consent_reference:
-        return "consent_reference"
-    if stored.retention_s != draft.retention_s:
-        return "retention"
-    if stored.alert_thresholds != draft.alert_thresholds:
-        return "alert_thresholds"
-    return None
+    return first_differing_field(
+        [
+            ("customer_id", draft.customer_id, stored.customer_id),
+            # The stored number is ciphertext: the caller compares it (decrypted) and passes the answer.
+            ("phone_number", same_number, True),
+            ("purposes", draft.purposes, stored.purposes),
+            ("consent_reference", draft.consent_reference, stored.consent_reference),
+            ("retention", draft.retention_s, stored.retention_s),
+            ("alert_thresholds", draft.alert_thresholds, stored.alert_thresholds),
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)

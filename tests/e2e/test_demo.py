@@ -31,7 +31,7 @@ from tests.e2e.privacy_scan import (
     redis_key_count,
     search,
 )
-from tests.e2e.test_devstack import _free_port_offset, _runner_env, _stop, _wait_until_ready
+from tests.e2e.suite_process import free_port_offset, runner_env, stop, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +68,8 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     base = tmp_path_factory.mktemp("demo")
     run_dir = base / "run"
-    port_offset = _free_port_offset()
-    env = _runner_env(run_dir, port_offset)
+    port_offset = free_port_offset()
+    env = runner_env(run_dir, port_offset)
     # Every log path the flows touch writes a line, for the privacy scan to search.
     env["LOG_LEVEL"] = "DEBUG"
     output_path = base / "devstack.out"
@@ -83,7 +83,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_ready(suite, output_path)
+        wait_until_ready(suite, output_path)
         state = json.loads((run_dir / STATE_FILE).read_text(encoding="utf-8"))
         demo = subprocess.run(
             [sys.executable, "-m", "demo", "--run-dir", str(run_dir)],
@@ -97,7 +97,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         )
         yield DemoRun(run_dir, port_offset, demo.returncode, demo.stdout + demo.stderr, state)
     finally:
-        _stop(suite)
+        stop(suite)
 
 
 def copied_rows(dump: bytes, table: str) -> int:

@@ -9,12 +9,9 @@ one stops the suite (the fixture's teardown stops it too when that test is desel
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +26,15 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from devstack import processes
 from devstack.ports import is_port_free
-from devstack.report import READY_LINE_PREFIX, STATE_FILE
+from devstack.report import STATE_FILE
 from devstack.topology import SERVICE_NAMES, Ports, ports_for
+from tests.e2e.suite_process import (
+    OUTPUT_TAIL_CHARS,
+    free_port_offset,
+    runner_env,
+    stop,
+    wait_until_ready,
+)
 from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
@@ -38,14 +42,8 @@ from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledge
 pytestmark = pytest.mark.e2e
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 40.0
 SECOND_RUN_TIMEOUT_S = 30.0
 RPC_TIMEOUT_S = 5.0
-POLL_INTERVAL_S = 0.1
-# Offsets to try, away from the developer's default ports (offset 0) and from common ones.
-PORT_OFFSET_CANDIDATES = range(7_000, 14_001, 500)
-OUTPUT_TAIL_CHARS = 4_000
 
 
 @dataclass(frozen=True)
@@ -61,53 +59,12 @@ class RunningSuite:
         return self.output_path.read_text(encoding="utf-8", errors="replace")
 
 
-def _free_port_offset() -> int:
-    for offset in PORT_OFFSET_CANDIDATES:
-        if all(is_port_free(port) for port, _ in ports_for(offset).described()):
-            return offset
-    pytest.fail(f"no port offset in {PORT_OFFSET_CANDIDATES} has all the suite's ports free")
-
-
-def _runner_env(run_dir: Path, port_offset: int) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
-    env["WALLET_RUN_DIR"] = str(run_dir)
-    env["WALLET_PORT_OFFSET"] = str(port_offset)
-    # These tests check the wiring, not speed: a cold risk on a busy machine may miss the 50 ms default deadline.
-    env["RISK_GATE_DEADLINE_MS"] = "5000"
-    return env
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], output_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        output = output_path.read_text(encoding="utf-8", errors="replace")
-        if READY_LINE_PREFIX in output:
-            return
-        if process.poll() is not None:
-            pytest.fail(f"devstack exited with {process.returncode} before ready:\n{output[-OUTPUT_TAIL_CHARS:]}")
-        time.sleep(POLL_INTERVAL_S)
-    pytest.fail(f"devstack not ready within {READY_TIMEOUT_S:.0f} s:\n{output[-OUTPUT_TAIL_CHARS:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGINT (Ctrl-C) and wait; the exit code, or None if it had to be killed."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return None
-
-
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     base = tmp_path_factory.mktemp("devstack")
     run_dir = base / "run"
-    port_offset = _free_port_offset()
-    env = _runner_env(run_dir, port_offset)
+    port_offset = free_port_offset()
+    env = runner_env(run_dir, port_offset)
     output_path = base / "devstack.out"
     with output_path.open("wb") as output:
         process = subprocess.Popen(
@@ -119,7 +76,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_ready(process, output_path)
+        wait_until_ready(process, output_path)
         state = json.loads((run_dir / STATE_FILE).read_text(encoding="utf-8"))
         yield RunningSuite(
             process=process,
@@ -130,7 +87,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
             pids={name: int(pid) for name, pid in state["pids"].items()},
         )
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_every_service_reports_serving(suite: RunningSuite) -> None:
@@ -263,7 +220,7 @@ def test_ctrl_c_stops_everything(suite: RunningSuite) -> None:
     for name, pid in suite.pids.items():
         assert processes.is_alive(pid), f"{name} (pid {pid}) not running before the stop"
 
-    exit_code = _stop(suite.process)
+    exit_code = stop(suite.process)
 
     assert exit_code == 0, suite.output()[-OUTPUT_TAIL_CHARS:]
     still_alive = {name: pid for name, pid in suite.pids.items() if processes.is_alive(pid)}
