@@ -24,6 +24,7 @@ from services.ledger.service_pay_by_phone import (
     PayByPhoneService,
     PayeeDirectory,
 )
+from services.ledger.service_reversals import ReversalService
 from services.ledger.service_statements import StatementService
 from services.ledger.service_transfers import NoGate, PreCommitGate, TransferService
 from services.ledger.store import PostgresLedgerStore
@@ -96,6 +97,10 @@ class LedgerApp:
     @cached_property
     def invoices(self) -> InvoiceService:
         return InvoiceService(self.runtime.pool, self.store, self.clock, self.transfer_gate)
+
+    @cached_property
+    def reversals(self) -> ReversalService:
+        return ReversalService(self.runtime.pool, self.store, self.clock, self.transfer_gate)
 
     @cached_property
     def policy_cache(self) -> PolicyCache:

@@ -126,6 +126,8 @@ class TransferCommand:
     awaiting_review: bool = False
     # Set by the maker-checker gate: a hold (pending) that waits for ApproveTransfer / RejectTransfer.
     awaiting_approval: bool = False
+    # ReverseTransfer: the transfer this one reverses.
+    reversal_of_transfer_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,11 @@ class Transfer:
     posted_at: dt.datetime | None
     finalized_at: dt.datetime | None
     risk: RiskRecord = NO_RISK_RECORD
+    # For a reversal: the transfer it reverses.
+    reversal_of_transfer_id: uuid.UUID | None = None
+    # How much of the posted amount its posted reversals gave back. Derived from the reversals when read (posted
+    # history is never edited); 0 where the reader did not ask (the commit path).
+    reversed_amount_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +422,7 @@ def apply_transfer(
         posted_at=None if command.pending else now,
         finalized_at=None,
         risk=command.risk,
+        reversal_of_transfer_id=command.reversal_of_transfer_id,
     )
     return Applied(debit, credit, transfer, postings, EntryKind.PENDING if command.pending else EntryKind.POSTED)
 

@@ -273,3 +273,27 @@ class CardStateConflict(FailedPrecondition):
 class CardVaultUnavailable(Unavailable):
     def __init__(self, detail: str) -> None:
         super().__init__(f"the card vault is unavailable: {detail}")
+
+
+class TransferNotPosted(FailedPrecondition):
+    """ReverseTransfer on a hold (pending, awaiting approval or review) or a voided or expired transfer."""
+
+    reason = "TRANSFER_NOT_POSTED"
+
+    def __init__(self, transfer_id: str, status: str) -> None:
+        super().__init__(
+            f"the transfer is {status}; only posted transfers can be reversed",
+            metadata={"transfer_id": transfer_id, "status": status},
+        )
+
+
+class ReversalExceedsOriginal(FailedPrecondition):
+    """The reversal asks for more than is left to reverse (posted minus reversed or being reversed)."""
+
+    reason = "REVERSAL_EXCEEDS_ORIGINAL"
+
+    def __init__(self, transfer_id: str, remaining_minor: int) -> None:
+        super().__init__(
+            "the reversal exceeds what is left to reverse of the original transfer",
+            metadata={"transfer_id": transfer_id, "remaining_minor": remaining_minor},
+        )

@@ -43,6 +43,7 @@ def _facts(transfer: Transfer, debit: Account, credit: Account) -> ledger_events
         created_by_principal_id=transfer.created_by_principal_id,
         exchange_id=str(transfer.exchange_id or ""),
         batch_id=str(transfer.batch_id or ""),
+        reversal_of_transfer_id=str(transfer.reversal_of_transfer_id or ""),
     )
 
 

@@ -246,6 +246,12 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
             batch_id=request.batch_id, results=[wire.batch_result_out(r) for r in results]
         )
 
+    async def ReverseTransfer(
+        self, request: transfers_pb2.ReverseTransferRequest, context: Any
+    ) -> transfers_pb2.ReverseTransferResponse:
+        reversal = await self._app.reversals.reverse_transfer(current_caller(), wire.reversal_request_in(request))
+        return wire.reversal_out(reversal)
+
     async def ResolveTransferReview(
         self, request: approvals_pb2.ResolveTransferReviewRequest, context: Any
     ) -> approvals_pb2.ResolveTransferReviewResponse:

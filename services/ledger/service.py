@@ -32,11 +32,11 @@ from services.ledger.events import account_event, outbox_row
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_chain import OutboxRow
-from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
+from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims, ReversalReader
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
-class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
+class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, ReversalReader, Protocol):
     async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str

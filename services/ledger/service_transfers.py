@@ -44,6 +44,7 @@ from services.ledger.errors import AccountNotFound, BatchItemFailed, TransferNot
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import LedgerStore
+from services.ledger.store_ports import ReversalReader
 from services.ledger.store_transfers import TransferFilter
 
 
@@ -139,7 +140,8 @@ class TransferService:
             transfer = await self._store.get_transfer(connection, caller.organization_id, parsed)
             if transfer is None or not await self._customer_may_see(connection, caller, transfer):
                 raise TransferNotFound()
-        return transfer
+            shown = await with_reversed_amounts(connection, self._store, caller.organization_id, [transfer])
+        return shown[0]
 
     async def _customer_may_see(self, connection: asyncpg.Connection, caller: Caller, transfer: Transfer) -> bool:
         if caller.customer_id is None:
@@ -193,6 +195,7 @@ class TransferService:
             before = (dt.datetime.fromisoformat(str(cursor["t"])), before_id)
         async with self._pool.acquire() as connection:
             rows = await self._store.list_transfers(connection, caller.organization_id, filters, before, size + 1)
+            rows = await with_reversed_amounts(connection, self._store, caller.organization_id, rows)
         page, token = paging.next_page(
             rows, size, lambda last: {"t": last.created_at.isoformat(), "i": str(last.transfer_id)}, filter_key
         )
@@ -375,6 +378,19 @@ class TransferService:
                     )
                 )
         return results
+
+
+async def with_reversed_amounts(
+    connection: asyncpg.Connection, store: ReversalReader, organization_id: uuid.UUID, transfers: Sequence[Transfer]
+) -> list[Transfer]:
+    """The transfers with ``reversed_amount_minor`` derived from their posted reversals (one query for a page; only
+    posted transfers can have any)."""
+    posted = [t.transfer_id for t in transfers if t.status is TransferStatus.POSTED]
+    totals = await store.reversal_totals(connection, organization_id, posted)
+    return [
+        replace(t, reversed_amount_minor=totals[t.transfer_id].reversed_minor) if t.transfer_id in totals else t
+        for t in transfers
+    ]
 
 
 async def _gated(gate: PreCommitGate, caller: Caller, command: TransferCommand) -> TransferCommand | WalletError:

@@ -18,6 +18,7 @@ from services.ledger.store_fx import FxStore
 from services.ledger.store_invariants import InvariantStore
 from services.ledger.store_invoices import InvoiceStore
 from services.ledger.store_loyalty import LoyaltyStore
+from services.ledger.store_reversals import ReversalStore
 from services.ledger.store_transfers import TransferStore
 
 
@@ -33,6 +34,7 @@ class PostgresLedgerStore(
     ApprovalStore,
     LoyaltyStore,
     CardStore,
+    ReversalStore,
 ):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID

@@ -25,12 +25,12 @@ WITH new_transfers AS (
         amount_minor, kind, status, reference, pending, hold_timeout_ms, posted_amount_minor, hold_expires_at,
         void_reason, batch_id, exchange_id, created_by_principal_id, finalize_request_id, sequence, created_at,
         posted_at, finalized_at, risk_check, risk_decision, risk_score, risk_reason_codes, risk_rules_version,
-        risk_case_id)
+        risk_case_id, reversal_of_transfer_id)
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
         $7::smallint[], $8::smallint[], $9::text[], $10::boolean[], $11::bigint[], $12::bigint[],
         $13::timestamptz[], $14::smallint[], $15::uuid[], $16::uuid[], $17::text[], $18::uuid[],
         $19::bigint[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $71::smallint[],
-        $72::smallint[], $73::smallint[], $74::text[], $75::bigint[], $76::uuid[])
+        $72::smallint[], $73::smallint[], $74::text[], $75::bigint[], $76::uuid[], $77::uuid[])
 ), finalized AS (
     UPDATE transfers AS x SET status = v.status, posted_amount_minor = v.posted, void_reason = v.reason,
         finalize_request_id = v.request, sequence = v.seq, posted_at = v.posted_at, finalized_at = v.finalized_at
@@ -188,4 +188,6 @@ class CommitWriteStore:
             [" ".join(x.risk.reason_codes) for x in t],
             [x.risk.rules_version for x in t],
             [x.risk.case_id for x in t],
+            # new transfers' reversal links
+            [x.reversal_of_transfer_id for x in t],
         )

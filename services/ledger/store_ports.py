@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import asyncpg
 
 from services.ledger.domain_accounts import Account
+from services.ledger.domain_reversals import ReversalTotals
 from services.ledger.store_accounts import ClaimedRequest
 
 
@@ -48,3 +49,11 @@ class AuditWriter(Protocol):
         details: Mapping[str, str],
         occurred_at: dt.datetime,
     ) -> None: ...
+
+
+class ReversalReader(Protocol):
+    """The sums of originals' reversals: what their reads show as ``reversed_amount``."""
+
+    async def reversal_totals(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, original_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ReversalTotals]: ...

@@ -29,7 +29,8 @@ TransferKey = tuple[uuid.UUID, uuid.UUID]
 _TRANSFER_COLUMNS = """organization_id, transfer_id, debit_account_id, credit_account_id, currency, amount_minor,
     kind, status, reference, pending, hold_timeout_ms, posted_amount_minor, hold_expires_at, void_reason, batch_id,
     exchange_id, created_by_principal_id, finalize_request_id, sequence, created_at, posted_at, finalized_at,
-    risk_check, risk_decision, risk_score, risk_reason_codes, risk_rules_version, risk_case_id"""
+    risk_check, risk_decision, risk_score, risk_reason_codes, risk_rules_version, risk_case_id,
+    reversal_of_transfer_id"""
 
 
 def transfer_from_row(row: Mapping[str, Any]) -> Transfer:
@@ -57,6 +58,7 @@ def transfer_from_row(row: Mapping[str, Any]) -> Transfer:
         posted_at=row["posted_at"],
         finalized_at=row["finalized_at"],
         risk=_risk_from_row(row),
+        reversal_of_transfer_id=row["reversal_of_transfer_id"],
     )
 
 
@@ -93,6 +95,7 @@ class StatementRow:
     reference: str
     exchange_id: uuid.UUID | None
     sequence: int
+    reversal_of_transfer_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ _MAX_UUID = uuid.UUID(int=(1 << 128) - 1)
 # The statement page: a keyset range on the postings primary key, then the page's transfers by key.
 STATEMENT_SQL = """SELECT p.organization_id, p.account_id, p.posted_at, p.account_seq, p.transfer_id, p.side,
                       p.amount_minor, p.counterparty_account_id, p.posted_debits_after, p.posted_credits_after,
-                      p.sequence, t.kind, t.reference, t.exchange_id
+                      p.sequence, t.kind, t.reference, t.exchange_id, t.reversal_of_transfer_id
                FROM (SELECT * FROM postings
                      WHERE organization_id = $1 AND account_id = $2 AND posted_at >= $3 AND posted_at < $4
                        AND (posted_at, account_seq) > ($5, $6)
@@ -256,6 +259,7 @@ class TransferStore:
                 reference=r["reference"],
                 exchange_id=r["exchange_id"],
                 sequence=r["sequence"],
+                reversal_of_transfer_id=r["reversal_of_transfer_id"],
             )
             for r in rows
         ]

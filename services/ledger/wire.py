@@ -14,6 +14,7 @@ from services.ledger.domain_accounts import Account, Balances, Money
 from services.ledger.domain_transfers import RiskCheck, Transfer
 from services.ledger.service_fx import ExchangeResult
 from services.ledger.service_integrity import ChainVerdict, InclusionProof, InvariantReport
+from services.ledger.service_reversals import Reversal, ReversalRequest
 from services.ledger.service_statements import Statement
 from services.ledger.service_transfers import BatchResult, TransferRequest, error_reason
 from services.ledger.store_accounts import AuditEvent
@@ -118,6 +119,23 @@ def transfer_request_in(
     )
 
 
+def reversal_request_in(message: ledger_transfers_pb2.ReverseTransferRequest) -> ReversalRequest:
+    return ReversalRequest(
+        transfer_id=message.transfer_id,
+        original_transfer_id=message.original_transfer_id,
+        amount=money_in(message.amount, message.HasField("amount")),
+        reason=int(message.reason),
+        complaint_id=message.complaint_id,
+        reference=message.reference,
+    )
+
+
+def reversal_out(reversal: Reversal) -> ledger_transfers_pb2.ReverseTransferResponse:
+    return ledger_transfers_pb2.ReverseTransferResponse(
+        transfer=transfer_out(reversal.transfer), original_transfer=transfer_out(reversal.original)
+    )
+
+
 def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
     return ledger_transfers_pb2.Transfer(
         transfer_id=str(transfer.transfer_id),
@@ -128,7 +146,8 @@ def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
         status=int(transfer.status),  # type: ignore[arg-type]
         reference=transfer.reference,
         posted_amount=money_out(transfer.currency, transfer.posted_amount_minor),
-        reversed_amount=money_out(transfer.currency, 0),
+        reversed_amount=money_out(transfer.currency, transfer.reversed_amount_minor),
+        reversal_of_transfer_id=str(transfer.reversal_of_transfer_id or ""),
         hold_expires_at=timestamp_out(transfer.hold_expires_at),
         void_reason=int(transfer.void_reason),  # type: ignore[arg-type]
         exchange_id=str(transfer.exchange_id or ""),
@@ -192,6 +211,7 @@ def statement_out(statement: Statement) -> ledger_statements_pb2.GetStatementRes
             counterparty_account_id=str(row.posting.counterparty_account_id),
             reference=row.reference,
             exchange_id=str(row.exchange_id or ""),
+            reversal_of_transfer_id=str(row.reversal_of_transfer_id or ""),
             posted_at=timestamp_out(row.posting.posted_at),
         )
         for row, running in statement.lines

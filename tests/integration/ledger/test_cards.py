@@ -255,6 +255,68 @@ async def test_card_payments_respect_per_transaction_and_daily_limits(ledger: Le
     assert customer_capture.code == grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_disputed_card_payment_is_partly_refunded_by_a_reversal(ledger: LedgerHarness) -> None:
+    """Risk's complaints (a service account holding ``ledger.reversals.write``) upholds a dispute about a captured
+    card payment with a partial refund. The refund does not give the card's daily spending back (docs/decisions.md)."""
+    holder = Holder(ledger)
+    await holder.setup(funds_minor=10_000)
+    card = await holder.issue(daily_limit=6_000)
+    authorized = await holder.authorize(card.card_id, 5_000)
+    payment_id = authorized.transfer.transfer_id
+    await ledger.stub.CaptureCardPayment(
+        pb.CaptureCardPaymentRequest(transfer_id=payment_id, amount=_eur(4_000), request_id=str(uuid.uuid4())),
+        metadata=holder.processor(),
+    )
+    complaints = ledger.auth(roles=[], pty="service", scope="ledger.reversals.write", sub="risk-complaints")
+    complaint_id = str(uuid.uuid4())
+    refund = transfers_pb.ReverseTransferRequest(
+        transfer_id=str(uuid.uuid4()),
+        original_transfer_id=payment_id,
+        amount=_eur(1_500),
+        reason=transfers_pb.REVERSAL_REASON_DISPUTE_UPHELD,
+        complaint_id=complaint_id,
+    )
+    refunded = await ledger.stub.ReverseTransfer(refund, metadata=complaints)
+    assert refunded.transfer.kind == transfers_pb.TRANSFER_KIND_REVERSAL
+    assert refunded.transfer.reversal_of_transfer_id == payment_id
+    assert (refunded.transfer.debit_account_id, refunded.transfer.credit_account_id) == (
+        holder.merchant,
+        holder.wallet,
+    )
+    assert refunded.original_transfer.kind == transfers_pb.TRANSFER_KIND_CARD_PAYMENT
+    assert refunded.original_transfer.posted_amount.amount_minor == 4_000
+    assert refunded.original_transfer.reversed_amount.amount_minor == 1_500
+    assert (await ledger.balance(holder.wallet)).available.amount_minor == 10_000 - 4_000 + 1_500
+    assert (await ledger.stub.ReverseTransfer(refund, metadata=complaints)).transfer == refunded.transfer
+    over = await _error(
+        ledger.stub.ReverseTransfer(
+            transfers_pb.ReverseTransferRequest(
+                transfer_id=str(uuid.uuid4()),
+                original_transfer_id=payment_id,
+                amount=_eur(2_501),
+                reason=transfers_pb.REVERSAL_REASON_DISPUTE_UPHELD,
+                complaint_id=complaint_id,
+            ),
+            metadata=complaints,
+        )
+    )
+    assert (over.reason, over.metadata["remaining_minor"]) == ("REVERSAL_EXCEEDS_ORIGINAL", "2500")
+    spent = (await ledger.stub.GetCard(pb.GetCardRequest(card_id=card.card_id), metadata=holder.auth())).card
+    assert spent.daily_spent.amount_minor == 4_000
+    # The customer cannot refund itself: reversals are a staff and service verb.
+    customer = await _error(
+        ledger.stub.ReverseTransfer(
+            transfers_pb.ReverseTransferRequest(
+                transfer_id=str(uuid.uuid4()),
+                original_transfer_id=payment_id,
+                reason=transfers_pb.REVERSAL_REASON_CUSTOMER_REQUEST,
+            ),
+            metadata=holder.auth(),
+        )
+    )
+    assert customer.code == grpc.StatusCode.PERMISSION_DENIED
+
+
 async def test_card_number_is_nowhere_in_the_ledger(
     ledger: LedgerHarness, span_exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -525,3 +525,45 @@ async def test_risk_late_is_treated_like_risk_down(suite: Suite) -> None:
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         suite.slot.inner = suite.gate(f"127.0.0.1:{suite.risk_server.port}")
+
+
+async def test_a_reversal_passes_the_same_gate(suite: Suite) -> None:
+    """A refund out of a customer wallet is assessed like any transfer out of it: DENY refuses it with nothing
+    written, REVIEW holds it (reserving what it reverses) until the case posts it, ALLOW commits it."""
+    org = (await suite.tenant())[0]
+    payee = await suite.payee(org)
+    source = await suite.open(org, SUSPENSE)
+    original = await suite.transfer(org, source, payee, 100_000, suite.auth(org))
+
+    def reversal(amount_minor: int) -> ledger_transfers_pb2.ReverseTransferRequest:
+        return ledger_transfers_pb2.ReverseTransferRequest(
+            transfer_id=str(uuid.uuid4()),
+            original_transfer_id=original.transfer_id,
+            amount=money_pb2.Money(currency="EUR", amount_minor=amount_minor),
+            reason=ledger_transfers_pb2.REVERSAL_REASON_CUSTOMER_REQUEST,
+        )
+
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await suite.ledger.ReverseTransfer(reversal(45_000), metadata=suite.auth(org))
+    assert ErrorDetails.from_rpc_error(denied.value).reason == "RISK_DENIED"
+    assert await suite.available(org, payee) == 100_000
+
+    held = (await suite.ledger.ReverseTransfer(reversal(35_000), metadata=suite.auth(org))).transfer
+    assert held.status == ledger_transfers_pb2.TRANSFER_STATUS_AWAITING_REVIEW
+    assert held.risk.decision == ledger_transfers_pb2.RISK_DECISION_REVIEW
+    assert held.reversal_of_transfer_id == original.transfer_id
+    with pytest.raises(grpc.aio.AioRpcError) as exceeds:
+        await suite.ledger.ReverseTransfer(reversal(65_001), metadata=suite.auth(org))
+    assert ErrorDetails.from_rpc_error(exceeds.value).metadata["remaining_minor"] == "65000"
+
+    allowed = (await suite.ledger.ReverseTransfer(reversal(5_000), metadata=suite.auth(org))).transfer
+    assert allowed.status == ledger_transfers_pb2.TRANSFER_STATUS_POSTED
+    assert allowed.risk.check == ledger_transfers_pb2.RISK_CHECK_ASSESSED
+    assert allowed.risk.decision == ledger_transfers_pb2.RISK_DECISION_ALLOW
+
+    await _resolve(suite, org, held.risk.case_id, risk_cases_pb2.CASE_RESOLUTION_APPROVE)
+    shown = await suite.ledger.GetTransfer(
+        ledger_transfers_pb2.GetTransferRequest(transfer_id=original.transfer_id), metadata=suite.auth(org)
+    )
+    assert shown.transfer.reversed_amount.amount_minor == 40_000
+    assert await suite.available(org, payee) == 60_000
