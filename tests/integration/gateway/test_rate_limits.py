@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from gateway.app import create_app
 from gateway.config import load_gateway_config
-from gateway.rate_limit import Limit, RateLimiter
+from gateway.rate_limit import LEASE_CALLS_MAX, LEASE_TTL_MS, Limit, RateLimiter
 from gateway.runtime import GatewayRuntime, build_runtime
 from services.kit.errors import ResourceExhausted
 from tests.integration.gateway.conftest import Stack, gateway_environ
@@ -77,6 +77,68 @@ async def test_keys_are_hashed_and_expire(redis_client: redis_asyncio.Redis) -> 
     assert not any(subject in key or CLIENT_IP in key for key in keys)
     ttl_ms = await redis_client.pttl(limiter.bucket_key("subject", subject))
     assert 0 < ttl_ms <= 1_000
+
+
+def _roomy_limiter(
+    client: redis_asyncio.Redis, *, burst: int, now_ms: list[float], hash_key: bytes | None = None
+) -> RateLimiter:
+    """Fresh buckets unless ``hash_key`` is shared: replicas of one gateway share it (GATEWAY_RATE_LIMIT_KEY)."""
+    return RateLimiter(
+        client,
+        hash_key=hash_key or os.urandom(16),
+        subject_limit=Limit("subject", rate_per_s=1.0, burst=burst),
+        ip_limit=Limit("ip", rate_per_s=1.0, burst=burst),
+        clock_ms=lambda: now_ms[0],
+    )
+
+
+async def test_a_roomy_bucket_leases_calls_so_the_next_ones_skip_redis(redis_client: redis_asyncio.Redis) -> None:
+    now_ms = [1_800_000_000_000.0]
+    limiter = _roomy_limiter(redis_client, burst=100, now_ms=now_ms)
+    subject_key = limiter.bucket_key("subject", "steady")
+    await limiter.check(subject="steady", client_ip=CLIENT_IP)
+    # The first check consumed the call and a lease of LEASE_CALLS_MAX - 1 more, one second each at 1/s.
+    assert int(await redis_client.get(subject_key)) == now_ms[0] + LEASE_CALLS_MAX * 1_000
+    await redis_client.delete(subject_key)
+    for _ in range(LEASE_CALLS_MAX - 1):
+        await limiter.check(subject="steady", client_ip=CLIENT_IP)
+    assert await redis_client.get(subject_key) is None, "a leased call went to Redis"
+    await limiter.check(subject="steady", client_ip=CLIENT_IP)
+    assert await redis_client.get(subject_key) is not None, "the lease was spent: this call had to ask Redis"
+
+
+async def test_an_unused_lease_expires(redis_client: redis_asyncio.Redis) -> None:
+    now_ms = [1_800_000_000_000.0]
+    limiter = _roomy_limiter(redis_client, burst=100, now_ms=now_ms)
+    subject_key = limiter.bucket_key("subject", "idle")
+    await limiter.check(subject="idle", client_ip=CLIENT_IP)
+    await redis_client.delete(subject_key)
+    now_ms[0] += LEASE_TTL_MS
+    await limiter.check(subject="idle", client_ip=CLIENT_IP)
+    assert await redis_client.get(subject_key) is not None, "an expired lease was spent"
+
+
+@pytest.mark.parametrize("burst", [1, 9, 10, 37, 100])
+async def test_replicas_with_leases_never_admit_more_than_the_burst(
+    redis_client: redis_asyncio.Redis, burst: int
+) -> None:
+    now_ms = [1_800_000_000_000.0]
+    hash_key = os.urandom(16)
+    replicas = [_roomy_limiter(redis_client, burst=burst, now_ms=now_ms, hash_key=hash_key) for _ in range(3)]
+    admitted = 0
+    refused_in_a_row = 0
+    turn = 0
+    while refused_in_a_row < len(replicas):
+        try:
+            await replicas[turn % len(replicas)].check(subject="shared", client_ip=CLIENT_IP)
+        except ResourceExhausted:
+            refused_in_a_row += 1
+        else:
+            admitted += 1
+            refused_in_a_row = 0
+        turn += 1
+    # Every leased call is consumed in Redis before it is handed out, and all were spent: exactly the burst.
+    assert admitted == burst
 
 
 async def test_redis_down_fails_open_and_is_counted() -> None:
