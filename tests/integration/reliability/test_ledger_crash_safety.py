@@ -9,7 +9,6 @@ transfer's event reached the stream (tests/integration/reliability/transfer_load
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
@@ -17,6 +16,7 @@ from tests.integration.reliability.conftest import Ledger
 from tests.integration.reliability.transfer_load import (
     Tally,
     assert_nothing_lost,
+    kill_and_restart,
     open_and_fund,
     retrying_client,
     stream_tail,
@@ -28,19 +28,6 @@ pytestmark = pytest.mark.integration
 KILLS = scaled(3, 12)
 CLIENTS = 8
 TRANSFERS_PER_CLIENT = scaled(30, 150)
-
-
-async def _killer(ledger: Ledger, load: asyncio.Future[object], seed: int) -> int:
-    rng = random.Random(seed)
-    kills = 0
-    while kills < KILLS and not load.done():
-        await asyncio.sleep(rng.uniform(0.4, 1.2))
-        if load.done():
-            break
-        ledger.process.kill()
-        kills += 1
-        await ledger.process.start()
-    return kills
 
 
 async def test_transfers_survive_sigkill_exactly_once(ledger: Ledger, redis_server_url: str) -> None:
@@ -56,7 +43,7 @@ async def test_transfers_survive_sigkill_exactly_once(ledger: Ledger, redis_serv
         )
     )
     try:
-        kills = await _killer(ledger, load, seed=99)
+        kills = await kill_and_restart(ledger, load, seed=99, kills=KILLS)
     finally:
         crashes_done.set()
     await load

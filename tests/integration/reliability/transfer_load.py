@@ -108,6 +108,21 @@ async def retrying_client(
                 tally.declined.add(request.transfer_id)
 
 
+async def kill_and_restart(ledger: Ledger, load: asyncio.Future[object], *, seed: int, kills: int) -> int:
+    """SIGKILLs the ledger and restarts it on its port ``kills`` times at random moments while ``load`` runs;
+    returns how many kills happened before the load finished."""
+    rng = random.Random(seed)
+    done = 0
+    while done < kills and not load.done():
+        await asyncio.sleep(rng.uniform(0.4, 1.2))
+        if load.done():
+            break
+        ledger.process.kill()
+        done += 1
+        await ledger.process.start()
+    return done
+
+
 @dataclass
 class Funded:
     accounts: list[str]
