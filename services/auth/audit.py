@@ -33,6 +33,7 @@ EVENT_TYPES: dict[str, str] = {
     events.RefreshTokenReused.DESCRIPTOR.full_name: "REFRESH_TOKEN_REUSED",
     events.DeviceRegistered.DESCRIPTOR.full_name: "DEVICE_REGISTERED",
     events.DeviceRevoked.DESCRIPTOR.full_name: "DEVICE_REVOKED",
+    events.DeviceRegistrationRefused.DESCRIPTOR.full_name: "DEVICE_REGISTRATION_REFUSED",
     events.SigningKeyRotated.DESCRIPTOR.full_name: "SIGNING_KEY_ROTATED",
     events.PrincipalCreated.DESCRIPTOR.full_name: "PRINCIPAL_CREATED",
     events.PrincipalStatusChanged.DESCRIPTOR.full_name: "PRINCIPAL_STATUS_CHANGED",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.kit.errors import Unauthenticated
+from services.kit.errors import FieldViolation, InvalidArgument, Unauthenticated, WalletError
 
 CEREMONY_REGISTRATION = "registration"
 CEREMONY_AUTHENTICATION = "authentication"
@@ -19,6 +19,41 @@ class PasskeyInvalid(Unauthenticated):
 
     def __init__(self) -> None:
         super().__init__("the passkey ceremony is unknown, used or expired, or the credential does not verify")
+
+
+class PasskeyOriginInvalid(Unauthenticated):
+    reason = "PASSKEY_ORIGIN_INVALID"
+
+    def __init__(self) -> None:
+        super().__init__("the passkey answered for another origin or relying-party id")
+
+
+class PasskeyCounterInvalid(Unauthenticated):
+    reason = "PASSKEY_COUNTER_INVALID"
+
+    def __init__(self) -> None:
+        super().__init__("the passkey's signature counter did not go up; the authenticator may have been cloned")
+
+
+class PasskeyAttestationInvalid(InvalidArgument):
+    reason = "DEVICE_ATTESTATION_INVALID"
+
+    def __init__(self) -> None:
+        problem = "the attestation is malformed or its statement does not verify"
+        super().__init__(problem, field_violations=[FieldViolation("credential_json", problem)])
+
+
+_CEREMONY_ERRORS: dict[str, type[WalletError]] = {
+    PasskeyInvalid.reason: PasskeyInvalid,
+    PasskeyOriginInvalid.reason: PasskeyOriginInvalid,
+    PasskeyCounterInvalid.reason: PasskeyCounterInvalid,
+    PasskeyAttestationInvalid.reason: PasskeyAttestationInvalid,
+}
+
+
+def ceremony_error(reason: str) -> WalletError:
+    """The error a failed ceremony answers, by the reason its verification gave (``passkeys.FAILURE_*``)."""
+    return _CEREMONY_ERRORS[reason]()  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,9 @@ DEVICE_SIGNATURE_BYTES_MAX = 256
 DEVICE_TEXT_LENGTH_MAX = 100
 DEVICE_RESOURCE_ID_LENGTH_MAX = 200
 DEVICE_CHALLENGE_NONCE_BYTES = 32
+# An Android Key Attestation chain is leaf + one to three intermediates + root, each about 1 KiB.
+DEVICE_ATTESTATION_CERTIFICATES_MAX = 8
+DEVICE_ATTESTATION_BYTES_MAX = 16_384
 # "About a minute": long enough for a biometric prompt, short enough that a stolen challenge goes stale.
 DEVICE_CHALLENGE_TTL_S = 60
 # A device step-up approves one operation, so its token lives only as long as the call needs.

@@ -7,6 +7,8 @@ Everything here is pure (no I/O): the use cases in ``service_passkeys.py`` store
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
@@ -18,10 +20,20 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
+from webauthn.helpers import (
+    parse_attestation_object,
+    parse_authentication_credential_json,
+    parse_authenticator_data,
+    parse_client_data_json,
+    parse_registration_credential_json,
+)
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
+    ClientDataType,
+    CollectedClientData,
     CredentialDeviceType,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
@@ -49,8 +61,19 @@ class Assertion:
     backed_up: bool
 
 
+# Why a ceremony failed: the ErrorInfo reason the caller gets (errors.proto).
+FAILURE_SIGNATURE = "DEVICE_SIGNATURE_INVALID"  # challenge, type, user verification, signature
+FAILURE_ORIGIN = "PASSKEY_ORIGIN_INVALID"  # another origin or relying-party id
+FAILURE_COUNTER = "PASSKEY_COUNTER_INVALID"  # a valid signature whose counter did not go up: a clone
+FAILURE_ATTESTATION = "DEVICE_ATTESTATION_INVALID"  # malformed, or an attestation statement that does not verify
+
+
 class CeremonyFailed(Exception):
-    """The authenticator's answer did not verify (wrong origin, RP id, challenge, signature, counter, no UV)."""
+    """The authenticator's answer did not verify; ``reason`` says which check refused it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def registration_options(
@@ -105,7 +128,39 @@ def credential_id_of(credential_json: str, field: str) -> bytes:
         raise InvalidArgument("the credential is not WebAuthn JSON", field_violations=[violation]) from None
 
 
+_PARSE_ERRORS = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+def _origin_and_rp_id_match(settings: AuthSettings, client_data: CollectedClientData, rp_id_hash: bytes) -> bool:
+    expected_rp_id_hash = hashlib.sha256(settings.webauthn_rp_id.encode()).digest()
+    return client_data.origin in settings.webauthn_origins and hmac.compare_digest(rp_id_hash, expected_rp_id_hash)
+
+
+def registration_failure(settings: AuthSettings, *, credential_json: str, challenge: bytes) -> str:
+    """Why py_webauthn refused a registration, re-reading the answer with its own parsers. The library checks the
+    client data, the RP id hash and the flags before the attestation statement, so an answer whose ceremony fields
+    all hold failed in its attestation (statement signature, certificate chain, key algorithm)."""
+    try:
+        credential = parse_registration_credential_json(credential_json)
+        client_data = parse_client_data_json(credential.response.client_data_json)
+        attestation = parse_attestation_object(credential.response.attestation_object)
+    except _PARSE_ERRORS:
+        return FAILURE_ATTESTATION
+    if not _origin_and_rp_id_match(settings, client_data, attestation.auth_data.rp_id_hash):
+        return FAILURE_ORIGIN
+    ceremony_holds = (
+        client_data.type == ClientDataType.WEBAUTHN_CREATE
+        and hmac.compare_digest(client_data.challenge, challenge)
+        and attestation.auth_data.flags.up
+        and attestation.auth_data.flags.uv
+    )
+    return FAILURE_ATTESTATION if ceremony_holds else FAILURE_SIGNATURE
+
+
 def verify_registration(settings: AuthSettings, *, credential_json: str, challenge: bytes) -> RegisteredCredential:
+    """Every attestation format py_webauthn supports is verified as it arrives (``none``; ``packed``, including
+    self attestation; ``fido-u2f``, ``tpm``, ``apple``, ``android-key``, ``android-safetynet`` against the
+    library's bundled roots). We ask for ``none``, so most passkeys send none."""
     try:
         verified = verify_registration_response(
             credential=credential_json,
@@ -114,8 +169,9 @@ def verify_registration(settings: AuthSettings, *, credential_json: str, challen
             expected_origin=list(settings.webauthn_origins),
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
-        raise CeremonyFailed(type(error).__name__) from None
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        reason = registration_failure(settings, credential_json=credential_json, challenge=challenge)
+        raise CeremonyFailed(reason) from None
     return RegisteredCredential(
         credential_id=bytes(verified.credential_id),
         public_key=bytes(verified.credential_public_key),
@@ -139,18 +195,44 @@ def verify_assertion(
     that stays or goes back means a cloned authenticator). A credential registered as single-device that now says
     it is backed up is refused too (its backup state cannot change)."""
     try:
-        verified = verify_authentication_response(
-            credential=credential_json,
-            expected_challenge=challenge,
-            expected_rp_id=settings.webauthn_rp_id,
-            expected_origin=list(settings.webauthn_origins),
-            credential_public_key=public_key,
-            credential_current_sign_count=sign_count,
-            require_user_verification=True,
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
-        raise CeremonyFailed(type(error).__name__) from None
+        verified = _verified_assertion(settings, credential_json, challenge, public_key, sign_count)
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        reason = assertion_failure(settings, credential_json, challenge, public_key)
+        raise CeremonyFailed(reason) from None
     multi_device = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
     if multi_device != backup_eligible:
-        raise CeremonyFailed("backup eligibility changed")
+        raise CeremonyFailed(FAILURE_SIGNATURE)
     return Assertion(new_sign_count=verified.new_sign_count, backed_up=bool(verified.credential_backed_up))
+
+
+def _verified_assertion(
+    settings: AuthSettings, credential_json: str, challenge: bytes, public_key: bytes, sign_count: int
+) -> VerifiedAuthentication:
+    return verify_authentication_response(
+        credential=credential_json,
+        expected_challenge=challenge,
+        expected_rp_id=settings.webauthn_rp_id,
+        expected_origin=list(settings.webauthn_origins),
+        credential_public_key=public_key,
+        credential_current_sign_count=sign_count,
+        require_user_verification=True,
+    )
+
+
+def assertion_failure(settings: AuthSettings, credential_json: str, challenge: bytes, public_key: bytes) -> str:
+    """Why an assertion was refused. Another origin or RP id says so; a counter is blamed only when the assertion
+    verifies in every other respect (checked by verifying it again without the stored count), so a forged answer
+    with an old counter is a bad signature, not a "clone"."""
+    try:
+        credential = parse_authentication_credential_json(credential_json)
+        client_data = parse_client_data_json(credential.response.client_data_json)
+        auth_data = parse_authenticator_data(credential.response.authenticator_data)
+    except _PARSE_ERRORS:
+        return FAILURE_SIGNATURE
+    if not _origin_and_rp_id_match(settings, client_data, auth_data.rp_id_hash):
+        return FAILURE_ORIGIN
+    try:
+        _verified_assertion(settings, credential_json, challenge, public_key, 0)
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        return FAILURE_SIGNATURE
+    return FAILURE_COUNTER

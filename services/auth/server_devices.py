@@ -13,7 +13,13 @@ class DeviceHandlers(HandlerBase):
     async def RegisterDevice(
         self, request: devices_pb.RegisterDeviceRequest, context: Context
     ) -> devices_pb.RegisterDeviceResponse:
-        registered = await service_devices.register_device(self._core, device=wire_devices.device_from(request))
+        registered = await service_devices.register_device(
+            self._core,
+            device=wire_devices.device_from(request),
+            key_proof=request.key_proof,
+            attestation=request.attestation,
+            source=self._source(context),
+        )
         return devices_pb.RegisterDeviceResponse(device=wire_devices.device(registered))
 
     async def ListDevices(
@@ -74,7 +80,11 @@ class DeviceHandlers(HandlerBase):
     async def ResetMemberDevices(
         self, request: members_pb.ResetMemberDevicesRequest, context: Context
     ) -> members_pb.ResetMemberDevicesResponse:
-        count = await service_devices.reset_member_devices(
+        reset = await service_devices.reset_member_devices(
             self._core, member_id=request.member_id, request_id=request.request_id
         )
-        return members_pb.ResetMemberDevicesResponse(revoked_device_count=count)
+        return members_pb.ResetMemberDevicesResponse(
+            revoked_device_count=reset.revoked_device_count,
+            removed_passkey_count=reset.removed_passkey_count,
+            revoked_session_count=reset.revoked_session_count,
+        )

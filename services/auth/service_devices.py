@@ -10,7 +10,15 @@ from dataclasses import dataclass, replace
 from services.auth import audit, domain, limits
 from services.auth.core import AccessToken, AuthCore, caller
 from services.auth.domain import Principal
+from services.auth.domain_device_proof import (
+    DeviceAttestationInvalid,
+    DeviceKeyInvalid,
+    DeviceKeyProofInvalid,
+    check_attestation,
+    check_key_proof,
+)
 from services.auth.domain_devices import (
+    AMR_HARDWARE_KEY,
     STATUS_ACTIVE,
     USER_VERIFICATION_BIOMETRIC,
     USER_VERIFICATION_PASSCODE,
@@ -42,6 +50,7 @@ from wallet.ledger.v1 import ledger_service_pb2 as _ledger_contract  # noqa: F40
 from wallet.risk.v1 import risk_service_pb2 as _risk_contract  # noqa: F401
 
 REVOKE_CAUSE_DEVICE_REVOKED = "device_revoked"
+REVOKE_CAUSE_PASSKEY_REMOVED = "passkey_removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +72,18 @@ def _human_caller() -> tuple[str, str]:
     return me.organization_id, me.subject
 
 
-async def register_device(core: AuthCore, *, device: Device) -> Device:
-    """``device`` carries the request's fields; owner, status and times are set here."""
+async def register_device(
+    core: AuthCore, *, device: Device, key_proof: bytes, attestation: bytes, source: Source
+) -> Device:
+    """``device`` carries the request's fields; owner, status and times are set here. The caller must prove it
+    holds the key (``key_proof``) and, for Android, may send the key's attestation chain; a malformed key, a proof
+    or attestation that does not verify is refused with its own reason and audited (DeviceRegistrationRefused)."""
     me = caller()
     organization_id, principal_id = _human_caller()
     violations: list[FieldViolation] = []
     parse_uuid(device.device_id, "device_id", violations)
+    if len(key_proof) == 0:
+        violations.append(FieldViolation("key_proof", "is required: the new key's signature over the registration"))
     now_s = core.clock()
     candidate = replace(
         device,
@@ -81,7 +96,11 @@ async def register_device(core: AuthCore, *, device: Device) -> Device:
         revoked_at=None,
     )
     violations += registration_violations(candidate)
-    domain.raise_if(violations)
+    try:
+        _check_registration(candidate, violations, key_proof, attestation)
+    except (DeviceKeyInvalid, DeviceKeyProofInvalid, DeviceAttestationInvalid) as refused:
+        await _audit_registration_refused(core, candidate, refused.reason, source)
+        raise
     async with core.store.transaction() as tx:
         principal = await tx.get_principal(organization_id, principal_id, for_update=True)
         if principal is None or principal.status != domain.Status.ACTIVE:
@@ -111,6 +130,37 @@ async def register_device(core: AuthCore, *, device: Device) -> Device:
     assert stored is not None
     assert stored.public_key == candidate.public_key
     return stored
+
+
+def _check_registration(
+    candidate: Device, violations: list[FieldViolation], key_proof: bytes, attestation: bytes
+) -> None:
+    """Field violations first (a malformed key is DEVICE_KEY_INVALID), then the proof of possession, then the
+    attestation."""
+    if any(violation.field == "public_key" for violation in violations):
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        raise DeviceKeyInvalid(f"invalid request: {summary}", field_violations=violations)
+    domain.raise_if(violations)
+    check_key_proof(candidate, key_proof)
+    check_attestation(candidate, attestation)
+
+
+async def _audit_registration_refused(core: AuthCore, device: Device, reason: str, source: Source) -> None:
+    refused = events.DeviceRegistrationRefused(
+        principal_id=device.principal_id,
+        device_id=device.device_id[: limits.DEVICE_TEXT_LENGTH_MAX],
+        reason=reason,
+        source=audit.event_source(source),
+    )
+    async with core.store.transaction() as tx:
+        await audit.record(
+            tx,
+            refused,
+            organization_id=device.organization_id,
+            principal_id=device.principal_id,
+            now_s=core.clock(),
+            source=source,
+        )
 
 
 async def list_devices(
@@ -166,29 +216,19 @@ async def _revoke(
     actor: str,
     *,
     reset_by_admin: bool,
-) -> list[str]:
+) -> tuple[list[str], int]:
     """Revokes the device(s) and, in the same transaction, every session opened from them: their refresh tokens
-    stop working at once. Audited (DeviceRevoked, SessionRevoked) and published on the auth event stream."""
+    stop working at once. Audited (DeviceRevoked, SessionRevoked) and published on the auth event stream. Returns
+    the device ids and the number of sessions revoked."""
     now_s = core.clock()
     revoked_ids = await tx.revoke_devices(principal_id, device_id, now_s)
+    session_count = 0
     for revoked_id in revoked_ids:
-        for session_id in await tx.revoke_device_sessions(
-            principal_id, revoked_id, REVOKE_CAUSE_DEVICE_REVOKED, now_s
-        ):
-            session_revoked = events.SessionRevoked(
-                principal_id=principal_id,
-                session_id=session_id,
-                actor_principal_id=actor,
-                cause=REVOKE_CAUSE_DEVICE_REVOKED,
-            )
-            await audit.record(
-                tx,
-                session_revoked,
-                organization_id=organization_id,
-                principal_id=principal_id,
-                now_s=now_s,
-                actor_principal_id=actor,
-            )
+        session_ids = await tx.revoke_device_sessions(principal_id, revoked_id, REVOKE_CAUSE_DEVICE_REVOKED, now_s)
+        await _audit_sessions_revoked(
+            tx, organization_id, principal_id, session_ids, actor, REVOKE_CAUSE_DEVICE_REVOKED, now_s
+        )
+        session_count += len(session_ids)
         device_revoked = events.DeviceRevoked(
             principal_id=principal_id,
             device_id=revoked_id,
@@ -203,7 +243,62 @@ async def _revoke(
             now_s=now_s,
             actor_principal_id=actor,
         )
-    return revoked_ids
+    return revoked_ids, session_count
+
+
+async def _audit_sessions_revoked(
+    tx: AuthTransaction,
+    organization_id: str,
+    principal_id: str,
+    session_ids: list[str],
+    actor: str,
+    cause: str,
+    now_s: float,
+) -> None:
+    for session_id in session_ids:
+        session_revoked = events.SessionRevoked(
+            principal_id=principal_id, session_id=session_id, actor_principal_id=actor, cause=cause
+        )
+        await audit.record(
+            tx,
+            session_revoked,
+            organization_id=organization_id,
+            principal_id=principal_id,
+            now_s=now_s,
+            actor_principal_id=actor,
+        )
+
+
+async def _remove_passkeys(
+    core: AuthCore, tx: AuthTransaction, organization_id: str, principal_id: str, actor: str
+) -> tuple[int, int]:
+    """An admin's reset also removes the member's passkeys (a lost phone may hold one, and a synced passkey can be
+    registered again after recovery) and revokes the sessions a passkey opened. Audited as MfaChanged
+    PASSKEY_REMOVED by the admin. Returns (passkeys removed, sessions revoked)."""
+    now_s = core.clock()
+    passkey_ids = await tx.delete_principal_passkeys(principal_id, now_s)
+    for passkey_id in passkey_ids:
+        removed = events.MfaChanged(
+            principal_id=principal_id,
+            change=events.MFA_CHANGE_PASSKEY_REMOVED,
+            actor_principal_id=actor,
+            passkey_id=passkey_id,
+        )
+        await audit.record(
+            tx,
+            removed,
+            organization_id=organization_id,
+            principal_id=principal_id,
+            now_s=now_s,
+            actor_principal_id=actor,
+        )
+    session_ids = await tx.revoke_sessions_with_method(
+        principal_id, AMR_HARDWARE_KEY, REVOKE_CAUSE_PASSKEY_REMOVED, now_s
+    )
+    await _audit_sessions_revoked(
+        tx, organization_id, principal_id, session_ids, actor, REVOKE_CAUSE_PASSKEY_REMOVED, now_s
+    )
+    return len(passkey_ids), len(session_ids)
 
 
 async def revoke_device(core: AuthCore, *, device_id: str, request_id: str) -> Device:
@@ -216,9 +311,17 @@ async def revoke_device(core: AuthCore, *, device_id: str, request_id: str) -> D
         return await _own_device(tx, principal_id, device_id)
 
 
-async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: str) -> int:
-    """An admin revokes all of a member's devices (lost phone); the member's DeviceRevoked events carry
-    ``reset_by_admin`` so the alerts consumer notifies them. A replay answers 0."""
+@dataclass(frozen=True, slots=True)
+class MemberReset:
+    revoked_device_count: int
+    removed_passkey_count: int
+    revoked_session_count: int
+
+
+async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: str) -> MemberReset:
+    """An admin revokes all of a member's devices and passkeys and the sessions they opened (lost phone), in one
+    transaction; the member's DeviceRevoked events carry ``reset_by_admin`` so an alerts consumer can notify them.
+    A replay answers zeros."""
     me = caller()
     violations: list[FieldViolation] = []
     parse_uuid(member_id, "member_id", violations)
@@ -229,9 +332,12 @@ async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: st
         if member is None:
             raise domain.not_found("member")
         if await core.claim_request(tx, me.organization_id, request_id, "reset_member_devices", member_id):
-            return 0
-        revoked = await _revoke(core, tx, me.organization_id, member_id, None, me.subject, reset_by_admin=True)
-        return len(revoked)
+            return MemberReset(0, 0, 0)
+        revoked, device_sessions = await _revoke(
+            core, tx, me.organization_id, member_id, None, me.subject, reset_by_admin=True
+        )
+        passkeys, passkey_sessions = await _remove_passkeys(core, tx, me.organization_id, member_id, me.subject)
+        return MemberReset(len(revoked), passkeys, device_sessions + passkey_sessions)
 
 
 # --- biometric step-up ------------------------------------------------------------------------------------------

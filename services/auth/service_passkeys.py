@@ -18,6 +18,7 @@ from services.auth.domain_passkeys import (
     Passkey,
     PasskeyCeremony,
     PasskeyInvalid,
+    ceremony_error,
 )
 from services.auth.domain_records import Source
 from services.auth.service import AuthTransaction
@@ -110,9 +111,9 @@ async def finish_registration(
         credential = passkeys.verify_registration(
             core.settings, credential_json=credential_json, challenge=ceremony.challenge
         )
-    except passkeys.CeremonyFailed:
-        await _audit_failure(core, me.organization_id, me.subject, source, "passkey_registration")
-        raise PasskeyInvalid() from None
+    except passkeys.CeremonyFailed as failed:
+        await _audit_failure(core, me.organization_id, me.subject, source, "passkey_registration", failed.reason)
+        raise ceremony_error(failed.reason) from None
     passkey = Passkey(
         passkey_id=str(uuid7(int(now_s * 1000))),
         organization_id=me.organization_id,
@@ -172,6 +173,7 @@ async def _verified_passkey(
     domain.raise_if(violations)
     credential_id = passkeys.credential_id_of(credential_json, "credential_json")
     now_s = core.clock()
+    failure = PasskeyInvalid.reason
     async with core.store.transaction() as tx:
         ceremony = await tx.use_ceremony(ceremony_id, now_s)
         passkey = await tx.passkey_by_credential(credential_id, for_update=True)
@@ -190,16 +192,16 @@ async def _verified_passkey(
                     sign_count=passkey.sign_count,
                     backup_eligible=passkey.backup_eligible,
                 )
-            except passkeys.CeremonyFailed:
-                principal = None
+            except passkeys.CeremonyFailed as failed:
+                principal, failure = None, failed.reason
             else:
                 await tx.record_passkey_use(passkey.passkey_id, assertion.new_sign_count, assertion.backed_up, now_s)
     if principal is None or passkey is None:
         organization_id = ceremony.organization_id if ceremony is not None else None
         principal_id = passkey.principal_id if passkey is not None else ""
         if organization_id is not None:
-            await _audit_failure(core, organization_id, principal_id, source, "passkey_authentication")
-        raise PasskeyInvalid()
+            await _audit_failure(core, organization_id, principal_id, source, "passkey_authentication", failure)
+        raise ceremony_error(failure)
     return principal, passkey
 
 
@@ -268,12 +270,19 @@ async def step_up_with_passkey(
     return await core.mint(subject, ttl_s=limits.STEP_UP_TOKEN_TTL_S, acr=domain.ACR_MFA)
 
 
-async def _audit_failure(core: AuthCore, organization_id: str, principal_id: str, source: Source, step: str) -> None:
+async def _audit_failure(
+    core: AuthCore,
+    organization_id: str,
+    principal_id: str,
+    source: Source,
+    step: str,
+    reason: str = PasskeyInvalid.reason,
+) -> None:
     failed = events.StepUpFailed(
         principal_id=principal_id,
         method=events.STEP_UP_METHOD_PASSKEY,
         source=audit.event_source(source),
-        reason=f"{PasskeyInvalid.reason}:{step}",
+        reason=f"{reason}:{step}",
     )
     async with core.store.transaction() as tx:
         await audit.record(

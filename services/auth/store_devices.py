@@ -150,6 +150,20 @@ class DeviceQueries:
         )
         return [str(row[0]) for row in rows]
 
+    async def revoke_sessions_with_method(
+        self, principal_id: str, amr_method: str, cause: str, now_s: float
+    ) -> list[str]:
+        """Revokes the principal's live sessions whose sign-in used ``amr_method`` (e.g. ``hwk``: a passkey)."""
+        rows = await self._connection.fetch(
+            "UPDATE sessions SET revoked_at = $4, revoke_cause = $3 WHERE principal_id = $1 "
+            "AND amr @> ARRAY[$2::text] AND revoked_at IS NULL RETURNING session_id",
+            uuid.UUID(principal_id),
+            amr_method,
+            cause,
+            ts(now_s),
+        )
+        return [str(row[0]) for row in rows]
+
     # --- challenges -------------------------------------------------------------------------------------------
 
     async def insert_device_challenge(self, challenge: DeviceChallenge, *, sweep_before_s: float) -> None:

@@ -101,6 +101,15 @@ class PasskeyQueries:
             ts(now_s),
         )
 
+    async def delete_principal_passkeys(self, principal_id: str, now_s: float) -> list[str]:
+        """Soft-deletes every passkey of the principal (an admin's reset); returns the ids deleted."""
+        rows = await self._connection.fetch(
+            "UPDATE passkeys SET deleted_at = $2 WHERE principal_id = $1 AND deleted_at IS NULL RETURNING passkey_id",
+            uuid.UUID(principal_id),
+            ts(now_s),
+        )
+        return [str(row[0]) for row in rows]
+
     async def delete_passkey(self, passkey_id: str, now_s: float) -> None:
         await self._connection.execute(
             "UPDATE passkeys SET deleted_at = $2 WHERE passkey_id = $1 AND deleted_at IS NULL",

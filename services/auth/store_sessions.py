@@ -58,7 +58,14 @@ class SessionQueries:
         )
 
     async def device_seen(self, principal_id: str, device_id: str) -> bool:
-        """Whether any session of the principal was opened from this device id before."""
+        """Whether any session of the principal was opened from this device id before. Takes a transaction-scoped
+        advisory lock on (principal, device) first, so two concurrent first sign-ins from one device queue: the
+        second sees the first's session once it commits, and the new-device event is raised exactly once."""
+        await self._connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('auth.device_seen:' || $1::text || ':' || $2, 0))",
+            principal_id,
+            device_id,
+        )
         seen = await self._connection.fetchval(
             "SELECT 1 FROM sessions WHERE principal_id = $1 AND device_id = $2 LIMIT 1",
             uuid.UUID(principal_id),

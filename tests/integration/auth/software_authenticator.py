@@ -56,7 +56,32 @@ class SoftwareAuthenticator:
         body = {"type": kind, "challenge": challenge_b64, "origin": origin or self.origin, "crossOrigin": False}
         return json.dumps(body).encode()
 
-    def register(self, creation_options_json: str, *, origin: str | None = None, user_verified: bool = True) -> str:
+    def _attestation_object(self, attestation: str, auth_data: bytes, client_data: bytes) -> bytes:
+        """``none``; ``packed`` self attestation (signed by the credential key over authData + clientDataHash);
+        ``packed_bad`` (signed over other bytes); ``none_with_statement`` (a none format carrying a statement);
+        ``garbage`` (not CBOR)."""
+        if attestation == "garbage":
+            return b"\xff\x00not cbor"
+        if attestation == "none_with_statement":
+            return bytes(encode_cbor({"fmt": "none", "attStmt": {"sig": b"\x01"}, "authData": auth_data}))
+        if attestation in ("packed", "packed_bad"):
+            signed = auth_data + hashlib.sha256(client_data).digest()
+            if attestation == "packed_bad":
+                signed = b"other bytes" + signed
+            signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
+            statement = {"alg": COSE_ALG_ES256, "sig": signature}
+            return bytes(encode_cbor({"fmt": "packed", "attStmt": statement, "authData": auth_data}))
+        assert attestation == "none"
+        return bytes(encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data}))
+
+    def register(
+        self,
+        creation_options_json: str,
+        *,
+        origin: str | None = None,
+        user_verified: bool = True,
+        attestation: str = "none",
+    ) -> str:
         """A RegistrationResponseJSON answering ``navigator.credentials.create()`` options."""
         options = json.loads(creation_options_json)
         assert options["rp"]["id"] == self.rp_id
@@ -70,8 +95,8 @@ class SoftwareAuthenticator:
             + attested
             + self._cose_public_key()
         )
-        attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        attestation_object = self._attestation_object(attestation, auth_data, client_data)
         return json.dumps(
             {
                 "id": bytes_to_base64url(self.credential_id),
@@ -79,7 +104,7 @@ class SoftwareAuthenticator:
                 "type": "public-key",
                 "response": {
                     "clientDataJSON": bytes_to_base64url(client_data),
-                    "attestationObject": bytes_to_base64url(attestation),
+                    "attestationObject": bytes_to_base64url(attestation_object),
                     "transports": ["internal"],
                 },
                 "clientExtensionResults": {},
@@ -94,11 +119,15 @@ class SoftwareAuthenticator:
         origin: str | None = None,
         user_verified: bool = True,
         count_up: bool = True,
+        sign_count: int | None = None,
     ) -> str:
-        """An AuthenticationResponseJSON answering ``navigator.credentials.get()`` options."""
+        """An AuthenticationResponseJSON answering ``navigator.credentials.get()`` options; ``sign_count`` sets
+        the counter (e.g. back to an earlier value, as a cloned authenticator would)."""
         options = json.loads(request_options_json)
         assert options["userVerification"] == "required"
-        if count_up:
+        if sign_count is not None:
+            self.sign_count = sign_count
+        elif count_up:
             self.sign_count += 1
         auth_data = (
             hashlib.sha256(self.rp_id.encode()).digest()

@@ -4,6 +4,7 @@ revocation cutting off refresh at once, an admin's reset, and the audit/events o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -57,6 +58,20 @@ async def _login_on(auth: RunningAuth, tenant: Tenant, device_id: str) -> auth_s
     )
 
 
+def registration_payload(access_token: str, device_id: str, public_key_der: bytes) -> bytes:
+    """What the new key signs to prove possession, built as a client would (RegisterDeviceRequest.key_proof)."""
+    claims = _claims(access_token)
+    lines = [
+        "wallet.auth.v1.device-registration",
+        "v1",
+        str(claims["org"]),
+        str(claims["sub"]),
+        device_id,
+        hashlib.sha256(public_key_der).hexdigest(),
+    ]
+    return "\n".join(lines).encode("ascii")
+
+
 async def _register(
     auth: RunningAuth, access_token: str, device_id: str, key: DeviceKey, **fields: object
 ) -> auth_devices_pb2.Device:
@@ -73,6 +88,7 @@ async def _register(
         app_version="3.1.0",
         key_algorithm=algorithm,
         public_key=_der(key),
+        key_proof=_sign(key, registration_payload(access_token, device_id, _der(key))),
     )
     for name, value in fields.items():
         setattr(request, name, value)
@@ -171,8 +187,10 @@ async def test_registration_is_idempotent_and_refuses_bad_keys(auth: RunningAuth
                 public_key=bad_key,
             )
         details = error_of(raised)
-        assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert (details.code, details.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "DEVICE_KEY_INVALID")
         assert [v.field for v in details.field_violations] == ["public_key"]
+    refused = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_DEVICE_REGISTRATION_REFUSED)
+    assert [e["reason"] for e in refused] == ["DEVICE_KEY_INVALID"] * 3
 
 
 async def test_signed_challenge_gives_a_step_up_bound_to_the_operation(auth: RunningAuth) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.auth.conftest import RunningAuth, Tenant, bearer, error_of, sign_up
 from tests.integration.auth.software_authenticator import SoftwareAuthenticator
-from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2, auth_passkeys_pb2, auth_sessions_pb2
+from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2, auth_members_pb2, auth_passkeys_pb2, auth_sessions_pb2
 
 pytestmark = pytest.mark.integration
 RP_ID = "localhost"  # the defaults of AUTH_WEBAUTHN_RP_ID / AUTH_WEBAUTHN_ORIGINS
@@ -108,27 +108,43 @@ async def test_unknown_logins_get_the_same_kind_of_challenge(auth: RunningAuth) 
     assert known["challenge"] != unknown["challenge"]
 
 
-@pytest.mark.parametrize("misbehaviour", ["wrong_origin", "wrong_rp_id", "no_user_verification", "counter_stuck"])
-async def test_bad_assertions_are_refused_and_audited(auth: RunningAuth, misbehaviour: str) -> None:
+@pytest.mark.parametrize(
+    ("misbehaviour", "reason"),
+    [
+        ("wrong_origin", "PASSKEY_ORIGIN_INVALID"),
+        ("wrong_rp_id", "PASSKEY_ORIGIN_INVALID"),
+        ("no_user_verification", "DEVICE_SIGNATURE_INVALID"),
+        ("counter_stuck", "PASSKEY_COUNTER_INVALID"),
+        ("counter_backwards", "PASSKEY_COUNTER_INVALID"),
+        ("forged_with_old_counter", "DEVICE_SIGNATURE_INVALID"),
+    ],
+)
+async def test_bad_assertions_are_refused_and_audited(auth: RunningAuth, misbehaviour: str, reason: str) -> None:
     tenant, authenticator = await _tenant_with_passkey(auth)
-    if misbehaviour == "counter_stuck":
-        begun = await _begin(auth, tenant)
-        await _finish(auth, begun.passkey_challenge_id, authenticator.sign_in(begun.request_options_json))
+    if misbehaviour.startswith(("counter", "forged")):
+        for _ in range(3):
+            begun = await _begin(auth, tenant)
+            await _finish(auth, begun.passkey_challenge_id, authenticator.sign_in(begun.request_options_json))
     begun = await _begin(auth, tenant)
     if misbehaviour == "wrong_rp_id":
         authenticator.rp_id = "evil.example"
+    if misbehaviour == "forged_with_old_counter":
+        authenticator.key = SoftwareAuthenticator(rp_id=RP_ID, origin=ORIGIN).key  # not the registered key
     answer = authenticator.sign_in(
         begun.request_options_json,
         origin="https://evil.example" if misbehaviour == "wrong_origin" else None,
         user_verified=misbehaviour != "no_user_verification",
         count_up=misbehaviour != "counter_stuck",
+        sign_count=1 if misbehaviour in ("counter_backwards", "forged_with_old_counter") else None,
     )
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _finish(auth, begun.passkey_challenge_id, answer)
     details = error_of(raised)
-    assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "DEVICE_SIGNATURE_INVALID")
+    assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
     failed = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_STEP_UP_FAILED)
-    assert [e["method"] for e in failed] == ["STEP_UP_METHOD_PASSKEY"]
+    assert [(e["method"], e["reason"]) for e in failed] == [
+        ("STEP_UP_METHOD_PASSKEY", f"{reason}:passkey_authentication")
+    ]
 
 
 async def test_a_ceremony_is_single_use(auth: RunningAuth) -> None:
@@ -163,7 +179,7 @@ async def test_registration_refuses_a_wrong_origin_and_malformed_json(auth: Runn
             ),
             metadata=bearer(tenant.access_token),
         )
-    assert error_of(wrong_origin).reason == "DEVICE_SIGNATURE_INVALID"
+    assert error_of(wrong_origin).reason == "PASSKEY_ORIGIN_INVALID"
     listed = await auth.stub.ListPasskeys(
         auth_passkeys_pb2.ListPasskeysRequest(), metadata=bearer(tenant.access_token)
     )
@@ -221,3 +237,81 @@ async def test_a_second_factor_needs_mfa_to_add_a_passkey(auth: RunningAuth) -> 
             auth_passkeys_pb2.BeginPasskeyRegistrationRequest(), metadata=bearer(tenant.access_token)
         )
     assert error_of(raised).reason == "STEP_UP_REQUIRED"
+
+
+@pytest.mark.parametrize(
+    ("attestation", "reason"),
+    [
+        ("packed", None),  # self attestation: the statement's signature is verified with the credential key
+        ("packed_bad", "DEVICE_ATTESTATION_INVALID"),
+        ("none_with_statement", "DEVICE_ATTESTATION_INVALID"),
+        ("garbage", "DEVICE_ATTESTATION_INVALID"),
+    ],
+)
+async def test_attestation_statements_are_verified(auth: RunningAuth, attestation: str, reason: str | None) -> None:
+    tenant = await sign_up(auth.stub)
+    authenticator = SoftwareAuthenticator(rp_id=RP_ID, origin=ORIGIN)
+    begun = await auth.stub.BeginPasskeyRegistration(
+        auth_passkeys_pb2.BeginPasskeyRegistrationRequest(), metadata=bearer(tenant.access_token)
+    )
+    request = auth_passkeys_pb2.FinishPasskeyRegistrationRequest(
+        passkey_registration_id=begun.passkey_registration_id,
+        credential_json=authenticator.register(begun.creation_options_json, attestation=attestation),
+    )
+    if reason is None:
+        finished = await auth.stub.FinishPasskeyRegistration(request, metadata=bearer(tenant.access_token))
+        assert finished.passkey.passkey_id
+        return
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await auth.stub.FinishPasskeyRegistration(request, metadata=bearer(tenant.access_token))
+    details = error_of(raised)
+    assert (details.code, details.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+    assert [v.field for v in details.field_violations] == ["credential_json"]
+    failed = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_STEP_UP_FAILED)
+    assert [e["reason"] for e in failed] == [f"{reason}:passkey_registration"]
+    listed = await auth.stub.ListPasskeys(
+        auth_passkeys_pb2.ListPasskeysRequest(), metadata=bearer(tenant.access_token)
+    )
+    assert list(listed.passkeys) == []
+
+
+async def test_an_admin_reset_removes_the_members_passkeys_and_their_sessions(auth: RunningAuth) -> None:
+    tenant, authenticator = await _tenant_with_passkey(auth)
+    begun = await _begin(auth, tenant)
+    passwordless = await _finish(auth, begun.passkey_challenge_id, authenticator.sign_in(begun.request_options_json))
+    begun = await _begin(auth, tenant)
+    stepped_up = await auth.stub.StepUp(
+        auth_sessions_pb2.StepUpRequest(
+            passkey=auth_passkeys_pb2.PasskeyAssertion(
+                passkey_challenge_id=begun.passkey_challenge_id,
+                credential_json=authenticator.sign_in(begun.request_options_json),
+            )
+        ),
+        metadata=bearer(tenant.access_token),
+    )
+    request = auth_members_pb2.ResetMemberDevicesRequest(member_id=tenant.owner_id, request_id=str(uuid.uuid4()))
+    reset = await auth.stub.ResetMemberDevices(request, metadata=bearer(stepped_up.step_up.access_token))
+    assert (reset.revoked_device_count, reset.removed_passkey_count, reset.revoked_session_count) == (0, 1, 1)
+    replay = await auth.stub.ResetMemberDevices(request, metadata=bearer(stepped_up.step_up.access_token))
+    assert (replay.removed_passkey_count, replay.revoked_session_count) == (0, 0)
+    with pytest.raises(grpc.aio.AioRpcError) as refresh:
+        # The session the passkey opened (on the lost phone) is cut off at once; the password session lives on.
+        await auth.stub.RefreshToken(
+            auth_sessions_pb2.RefreshTokenRequest(refresh_token=passwordless.tokens.refresh_token)
+        )
+    assert error_of(refresh).reason == "REFRESH_TOKEN_INVALID"
+    await auth.stub.RefreshToken(auth_sessions_pb2.RefreshTokenRequest(refresh_token=tenant.refresh_token))
+    begun = await _begin(auth, tenant)
+    with pytest.raises(grpc.aio.AioRpcError) as removed:
+        await _finish(auth, begun.passkey_challenge_id, authenticator.sign_in(begun.request_options_json))
+    assert error_of(removed).reason == "DEVICE_SIGNATURE_INVALID"
+    listed = await auth.stub.ListPasskeys(
+        auth_passkeys_pb2.ListPasskeysRequest(), metadata=bearer(tenant.access_token)
+    )
+    assert list(listed.passkeys) == []
+    changes = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_MFA_CHANGED)
+    assert [(e["change"], e.get("actor_principal_id")) for e in changes if e["change"].endswith("REMOVED")] == [
+        ("MFA_CHANGE_PASSKEY_REMOVED", tenant.owner_id)
+    ]
+    revoked = await _events(auth, tenant, auth_events_pb2.AUTH_EVENT_TYPE_SESSION_REVOKED)
+    assert [e["cause"] for e in revoked] == ["passkey_removed"]

@@ -3,6 +3,7 @@ generic answer to wrong credentials."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import grpc
@@ -148,3 +149,19 @@ async def test_first_login_from_a_device_is_an_event(auth: RunningAuth) -> None:
         metadata=bearer(tenant.access_token),
     )
     assert [event.details["session_id"] for event in events.audit_events] == [first.tokens.session_id]
+
+
+async def test_concurrent_first_logins_from_one_device_raise_one_new_device_event(auth: RunningAuth) -> None:
+    from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2
+
+    tenant = await sign_up(auth.stub)
+    request = auth_sessions_pb2.LoginRequest(
+        organization_slug=tenant.slug, login=tenant.owner_email, password=OWNER_PASSWORD, device_id="install-2"
+    )
+    logins = await asyncio.gather(*(auth.stub.Login(request) for _ in range(4)))
+    events = await auth.stub.ListAuditEvents(
+        auth_audit_pb2.ListAuditEventsRequest(event_type=auth_events_pb2.AUTH_EVENT_TYPE_NEW_DEVICE_LOGIN),
+        metadata=bearer(tenant.access_token),
+    )
+    assert len(events.audit_events) == 1
+    assert events.audit_events[0].details["session_id"] in {login.tokens.session_id for login in logins}
