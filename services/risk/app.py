@@ -1,4 +1,4 @@
-"""Wiring of one risk process: stores, services, the recorder, the event consumer and the ledger client, built
+"""Wiring of one risk process: stores, services, the recorder, the event consumers and the ledger client, built
 from the kit's Runtime (whose pool and Redis connect after start, so stores reach them through the Runtime)."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 from services.kit.grpc_server import Runtime
 from services.kit.service_main import BackgroundJob
+from services.kit.stream_consumer import StreamConsumer
 from services.risk.anomaly import AnomalyModels
 from services.risk.config import RiskConfig
 from services.risk.consumer import LedgerEventConsumer
+from services.risk.device_consumer import device_consumer
 from services.risk.feature_windows import FeatureWindows
 from services.risk.limits import CONSUMER_CLAIM_IDLE_MS
 from services.risk.recorder import AssessmentRecorder
@@ -31,7 +33,7 @@ class RiskApp:
 
     def __post_init__(self) -> None:
         runtime = self.runtime
-        windows = FeatureWindows(lambda: runtime.redis)
+        windows = self.windows = FeatureWindows(lambda: runtime.redis)
         assessments = AssessmentStore(lambda: runtime.pool)
         rules = RuleStore(lambda: runtime.pool)
         lists = ListStore(lambda: runtime.pool)
@@ -58,5 +60,14 @@ class RiskApp:
     def consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> LedgerEventConsumer:
         return LedgerEventConsumer(self.config, self.runtime.redis, self.cases, claim_idle_ms=claim_idle_ms)
 
+    def device_consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> StreamConsumer:
+        return device_consumer(
+            self.runtime.redis,
+            self.windows,
+            stream=self.config.auth_events_stream,
+            group=self.config.device_consumer_group,
+            claim_idle_ms=claim_idle_ms,
+        )
+
     def background_jobs(self) -> Sequence[BackgroundJob]:
-        return [self.recorder.run(), self.consumer().run()]
+        return [self.recorder.run(), self.consumer().run(), self.device_consumer().run()]

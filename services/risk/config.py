@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.kit.config import Env, default_addr
+from services.risk import limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,11 @@ class RiskConfig:
     # Stream of ledger events the feature windows learn from.
     ledger_events_stream: str = "wallet.ledger.v1.events"
     consumer_group: str = "risk-features"
+    # Stream of auth events (sign-ins, new devices, device registrations): the devices' first-seen times.
+    auth_events_stream: str = "wallet.auth.v1.events"
+    device_consumer_group: str = "risk-devices"
+    # A device first seen less than this many hours ago (or never) has `device.is_new`.
+    new_device_hours: int = limits.NEW_DEVICE_HOURS_DEFAULT
 
 
 def load_risk_config(env: Env) -> RiskConfig:
@@ -37,4 +43,9 @@ def load_risk_config(env: Env) -> RiskConfig:
         ledger_addr=env.string("LEDGER_ADDR", defaults.ledger_addr),
         ledger_events_stream=env.string("RISK_LEDGER_EVENTS_STREAM", defaults.ledger_events_stream),
         consumer_group=env.string("RISK_CONSUMER_GROUP", defaults.consumer_group),
+        auth_events_stream=env.string("RISK_AUTH_EVENTS_STREAM", defaults.auth_events_stream),
+        device_consumer_group=env.string("RISK_DEVICE_CONSUMER_GROUP", defaults.device_consumer_group),
+        new_device_hours=env.integer(
+            "RISK_NEW_DEVICE_HOURS", defaults.new_device_hours, min_value=1, max_value=limits.NEW_DEVICE_HOURS_MAX
+        ),
     )

@@ -22,7 +22,14 @@ from services.kit.errors import Unavailable
 from services.kit.ids import uuid7
 from services.kit.redis_client import KeySpace
 from services.risk import limits
-from services.risk.features import RING_DEVICE, RING_INFLOW, RING_OUTFLOW, WINDOWS, EntityState
+from services.risk.features import (
+    DEVICE_SEEN_FIELD_PREFIX,
+    RING_DEVICE,
+    RING_INFLOW,
+    RING_OUTFLOW,
+    WINDOWS,
+    EntityState,
+)
 from services.risk.script_batcher import ScriptBatcher
 
 KEYS = KeySpace("risk")
@@ -100,6 +107,22 @@ return {
   redis.call('GET', KEYS[8]),
   redis.call('GET', KEYS[9]),
 }
+"""
+
+# A principal seen on a device at ARGV[2]: the device hash's `seen.<principal>` field keeps the EARLIEST time, so
+# replays and out-of-order deliveries of auth events change nothing (idempotent by construction, no dedup key).
+# A new principal is recorded only while the hash has fewer than ARGV[4] fields (bounded).
+# KEYS: device hash. ARGV: field, seen at (unix s), ttl, fields max. Returns the stored first-seen time.
+_RECORD_DEVICE_SEEN = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local seen = tonumber(ARGV[2])
+if current then
+  if seen < tonumber(current) then redis.call('HSET', KEYS[1], ARGV[1], seen) end
+elseif redis.call('HLEN', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], ARGV[1], seen)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 # Keeps the first decision for an assessment id and answers the one stored (ours, or a concurrent twin's).
@@ -238,6 +261,24 @@ class FeatureWindows:
             transfer_id, _, amount = member.decode().rpartition(":")
             near.append((transfer_id, int(amount)))
         return AppliedTransfer(fresh=bool(result[0]), near_threshold_transfers=tuple(near))
+
+    async def record_device_seen(
+        self, organization_id: str, principal_id: str, device_id: str, seen_at_s: float
+    ) -> int | None:
+        """Records that ``principal_id`` was seen on ``device_id`` at ``seen_at_s`` (the earliest time wins);
+        returns the first-seen time now stored (None when the device hash is full)."""
+        assert principal_id
+        assert device_id
+        stored = await self._script(_RECORD_DEVICE_SEEN)(
+            keys=[KEYS.key("d", organization_id, device_id)],
+            args=[
+                f"{DEVICE_SEEN_FIELD_PREFIX}{principal_id}",
+                int(seen_at_s),
+                limits.FEATURE_KEY_TTL_S,
+                limits.DEVICE_HASH_FIELDS_MAX,
+            ],
+        )
+        return None if stored is None else int(stored)
 
     async def read(
         self,

@@ -44,6 +44,9 @@ WINDOWS = (WINDOW_1M, WINDOW_1H, WINDOW_24H)
 RING_OUTFLOW = "o"
 RING_INFLOW = "i"
 RING_DEVICE = "d"
+# First-seen fields in a device hash, one per principal seen on the device: ``seen.<principal id>`` = unix s.
+# No ``:`` in the name, so parse_rings skips them.
+DEVICE_SEEN_FIELD_PREFIX = "seen."
 
 
 def _catalog() -> dict[str, FeatureKind]:
@@ -61,6 +64,8 @@ def _catalog() -> dict[str, FeatureKind]:
         "auth.mfa": FeatureKind.BOOLEAN,
         "auth.age_s": FeatureKind.INTEGER,
         "device.present": FeatureKind.BOOLEAN,
+        "device.is_new": FeatureKind.BOOLEAN,
+        "device.age_hours": FeatureKind.INTEGER,
         "payee.first_payment": FeatureKind.BOOLEAN,
         "account.distinct_counterparties.24h": FeatureKind.INTEGER,
         "account.days_since_last_outflow": FeatureKind.INTEGER,
@@ -173,6 +178,8 @@ class EntityState:
 class ThresholdPolicy:
     reporting_threshold_minor: int
     structuring_band_pct: int
+    # A device first seen less than this long ago (or never) is new.
+    new_device_hours: int = limits.NEW_DEVICE_HOURS_DEFAULT
 
     def is_near(self, amount_minor: int) -> bool:
         lower = self.reporting_threshold_minor * (100 - self.structuring_band_pct) // 100
@@ -208,6 +215,29 @@ def history_features(state: EntityState, amount_minor: int, now_s: float) -> dic
         "account.distinct_senders.24h": state.distinct_senders_24h,
         "payee.first_payment": not state.payee_known,
     }
+
+
+def device_first_seen_s(device_fields: Mapping[str, str], principal_id: str) -> int | None:
+    """When the principal was first seen on the device (auth's sign-in and device events); for a call that names no
+    principal, the earliest of any principal. None when never seen."""
+    if principal_id:
+        raw = device_fields.get(f"{DEVICE_SEEN_FIELD_PREFIX}{principal_id}")
+        return None if raw is None else int(raw)
+    seen = [int(value) for name, value in device_fields.items() if name.startswith(DEVICE_SEEN_FIELD_PREFIX)]
+    return min(seen) if seen else None
+
+
+def device_features(
+    device_fields: Mapping[str, str], principal_id: str, now_s: float, new_device_hours: int
+) -> dict[str, FeatureValue]:
+    """``device.is_new``: never seen, or first seen less than ``new_device_hours`` ago; ``device.age_hours``: whole
+    hours since first seen (-1 never). Only for a call that names a device (missing features make rules false)."""
+    assert new_device_hours > 0
+    first_seen_s = device_first_seen_s(device_fields, principal_id)
+    if first_seen_s is None:
+        return {"device.is_new": True, "device.age_hours": -1}
+    age_s = max(0, int(now_s) - first_seen_s)
+    return {"device.is_new": age_s < new_device_hours * 3600, "device.age_hours": age_s // 3600}
 
 
 def outflow_of_inflow_pct(outflow_sum_24h: int, amount_minor: int, inflow_sum_24h: int) -> int:
@@ -259,6 +289,8 @@ def assessment_features(
     }
     features.update(window_features(state, now_s))
     features.update(history_features(state, amount, now_s))
+    if context.device_id:
+        features.update(device_features(state.device_fields, context.principal_id, now_s, policy.new_device_hours))
     inflow = features["account.inflow_sum.24h"]
     outflow = features["account.outflow_sum.24h"]
     assert isinstance(inflow, int)

@@ -73,6 +73,15 @@ CONSUMER_BACKOFF_MAX_S = 5.0
 # An event that failed this many deliveries goes to the dead-letter stream instead of being retried forever.
 CONSUMER_DELIVERIES_MAX = 5
 
+# --- Devices (first seen, from the auth event stream) ---
+# A device is "new" for this long after the principal was first seen on it (RISK_NEW_DEVICE_HOURS overrides).
+NEW_DEVICE_HOURS_DEFAULT = 24
+NEW_DEVICE_HOURS_MAX = 24 * 90
+# A device hash holds its ring buckets plus one first-seen field per principal seen on it; past this many fields
+# no further principal is recorded (an installation id shared by many principals is itself suspicious, and the
+# hash stays bounded).
+DEVICE_HASH_FIELDS_MAX = 128
+
 # --- Online model ---
 ANOMALY_MODELS_MAX = 1_000
 ANOMALY_WARMUP_SAMPLES = 50
@@ -81,4 +90,6 @@ assert WINDOW_1M_SLOTS > 60 // WINDOW_1M_BUCKET_S
 assert WINDOW_1H_SLOTS > 3600 // WINDOW_1H_BUCKET_S
 assert WINDOW_24H_SLOTS > DAY_S // WINDOW_24H_BUCKET_S
 assert DRY_RUN_FLIPPED_SHOWN_MAX <= DRY_RUN_ASSESSMENTS_MAX
+assert DEVICE_HASH_FIELDS_MAX > WINDOW_1M_SLOTS + WINDOW_1H_SLOTS + WINDOW_24H_SLOTS
+assert 0 < NEW_DEVICE_HOURS_DEFAULT <= NEW_DEVICE_HOURS_MAX
 assert RECORDER_BATCH_MAX <= RECORDER_QUEUE_MAX

@@ -45,6 +45,7 @@ from services.risk.features import (
     ThresholdPolicy,
     anomaly_vector,
     assessment_features,
+    device_features,
     history_features,
     window_features,
 )
@@ -230,7 +231,9 @@ class RiskService:
         self._cases = cases
         self._models = models
         self._clock = clock
-        self._policy = ThresholdPolicy(config.reporting_threshold_minor, config.structuring_band_pct)
+        self._policy = ThresholdPolicy(
+            config.reporting_threshold_minor, config.structuring_band_pct, config.new_device_hours
+        )
         self._default_rules = default_rule_version()
         self._default_compiled = compile_document(self._default_rules.document, RuleFormat.JSON)
         self._rules_cache: dict[str, _CachedRules] = {}
@@ -384,4 +387,6 @@ class RiskService:
             features.pop("payee.first_payment")
         if not device_id:
             features = {name: value for name, value in features.items() if not name.startswith("device.")}
+        else:
+            features.update(device_features(state.device_fields, "", now_s, self._config.new_device_hours))
         return features, now_s

@@ -19,6 +19,8 @@ from services.risk.features import (
     RunningStats,
     ThresholdPolicy,
     assessment_features,
+    device_features,
+    device_first_seen_s,
     outflow_of_inflow_pct,
     parse_ring,
     ring_field,
@@ -106,3 +108,45 @@ def test_assessment_features_cover_the_catalog() -> None:
     assert features["auth.mfa"] is True
     assert features["account.days_since_last_outflow"] == 100
     assert features["payee.first_payment"] is False
+
+
+HOUR_S = 3600
+
+
+def test_a_device_never_seen_is_new_with_no_age() -> None:
+    assert device_features({}, "p1", NOW_S, 24) == {"device.is_new": True, "device.age_hours": -1}
+    # Seen only with another principal: new for this one.
+    other = {"seen.p2": str(int(NOW_S) - 1000 * HOUR_S)}
+    assert device_features(other, "p1", NOW_S, 24) == {"device.is_new": True, "device.age_hours": -1}
+
+
+def test_a_device_is_new_until_the_window_has_passed() -> None:
+    def at_age(age_s: int) -> dict[str, object]:
+        fields = {"seen.p1": str(int(NOW_S) - age_s), "d10:1": "1:1:1"}  # ring fields are ignored
+        return dict(device_features(fields, "p1", NOW_S, 24))
+
+    assert at_age(0) == {"device.is_new": True, "device.age_hours": 0}
+    assert at_age(24 * HOUR_S - 1) == {"device.is_new": True, "device.age_hours": 23}
+    assert at_age(24 * HOUR_S) == {"device.is_new": False, "device.age_hours": 24}
+    assert at_age(400 * 24 * HOUR_S) == {"device.is_new": False, "device.age_hours": 9600}
+    # A first-seen time in the future (clock skew between replicas) is age 0, not negative.
+    assert at_age(-500) == {"device.is_new": True, "device.age_hours": 0}
+
+
+def test_without_a_principal_the_earliest_sighting_counts() -> None:
+    fields = {"seen.p1": str(int(NOW_S) - 2 * HOUR_S), "seen.p2": str(int(NOW_S) - 50 * HOUR_S), "n": "3"}
+    assert device_first_seen_s(fields, "") == int(NOW_S) - 50 * HOUR_S
+    assert device_first_seen_s(fields, "p1") == int(NOW_S) - 2 * HOUR_S
+    assert device_features(fields, "", NOW_S, 24) == {"device.is_new": False, "device.age_hours": 50}
+
+
+def test_device_features_only_when_the_payment_names_a_device() -> None:
+    policy = ThresholdPolicy(1_000_000, 10, new_device_hours=48)
+    seen = EntityState(device_fields={"seen.p1": str(int(NOW_S) - 30 * HOUR_S)})
+    with_device = AssessmentContext("a", "b", 100, "EUR", device_id="d", principal_id="p1")
+    features = assessment_features(with_device, seen, NOW_S, policy)
+    assert (features["device.is_new"], features["device.age_hours"]) == (True, 30)
+    without_device = AssessmentContext("a", "b", 100, "EUR", principal_id="p1")
+    features = assessment_features(without_device, EntityState(), NOW_S, policy)
+    assert "device.is_new" not in features
+    assert "device.age_hours" not in features
