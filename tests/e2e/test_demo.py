@@ -21,7 +21,7 @@ from demo.main import FINISHED_LINE
 from demo.walkthrough import DEMO_PHONE_NUMBER
 from devstack.report import STATE_FILE
 from devstack.topology import ports_for
-from tests.e2e.privacy_scan import (
+from tests.support.privacy_scan import (
     Finding,
     database_dumps,
     files_under,

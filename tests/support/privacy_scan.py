@@ -1,5 +1,6 @@
 """Issue 12's leak search: everything a running suite wrote or holds — logs, span files, every /metrics scrape, every
-Redis key and value, a ``pg_dump`` of every service database — searched for one phone number in every format."""
+Redis key and value, a ``pg_dump`` of every service database — searched for a phone number or a card number in every
+format. Used by the end-to-end demo test and the in-process sweep over every flow."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import phonenumbers
 import redis
 
+from devstack.databases import with_database
 from devstack.postgres_server import bin_dir
 
 SERVICE_DATABASES = ("wallet_auth", "wallet_ledger", "wallet_contacts", "wallet_risk")
@@ -53,6 +55,12 @@ def loose_pattern(number: str) -> re.Pattern[bytes]:
     return re.compile(r"[ \-./()]{0,2}".join(re.escape(d) for d in digits).encode())
 
 
+def card_loose_pattern(card_number: str) -> re.Pattern[bytes]:
+    """The card number's digits with at most two separators between any two: plain, grouped by four, dashed."""
+    assert card_number.isdigit(), "a card number is digits only"
+    return re.compile(r"[ \-./]{0,2}".join(re.escape(d) for d in card_number).encode())
+
+
 @dataclass(frozen=True)
 class Finding:
     where: str
@@ -67,6 +75,17 @@ def search(where: str, haystack: bytes, number: str) -> list[Finding]:
     for text in phone_formats(number):
         if text.encode() in haystack and not any(text in f.excerpt for f in findings):
             findings.append(Finding(where, text))
+    return findings
+
+
+def search_card(where: str, haystack: bytes, card_number: str) -> list[Finding]:
+    """The card number in any grouping, and as hex (bytes of it stored in a bytea column render as ``\\x...``)."""
+    findings = [
+        Finding(where, haystack[max(0, m.start() - 60) : m.end() + 60].decode("utf-8", "replace"))
+        for m in card_loose_pattern(card_number).finditer(haystack)
+    ]
+    if card_number.encode().hex().encode() in haystack:
+        findings.append(Finding(where, "hex of the card number"))
     return findings
 
 
@@ -142,6 +161,20 @@ def database_dumps(socket_dir: str, databases: Iterable[str] = SERVICE_DATABASES
     for database in databases:
         dumped = subprocess.run(
             [str(pg_dump), "-h", socket_dir, "-U", "postgres", "--no-owner", "-d", database],
+            capture_output=True,
+            timeout=PG_DUMP_TIMEOUT_S,
+            check=True,
+        )
+        yield f"pg_dump {database}", dumped.stdout
+
+
+def database_dumps_at(server_url: str, databases: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """``pg_dump`` (the embedded wheel's, which dumps older servers too) of each database on the server of this URL,
+    whether a TCP address or the embedded server's unix socket."""
+    pg_dump = _pg_dump()
+    for database in databases:
+        dumped = subprocess.run(
+            [str(pg_dump), "--no-owner", f"--dbname={with_database(server_url, database)}"],
             capture_output=True,
             timeout=PG_DUMP_TIMEOUT_S,
             check=True,
