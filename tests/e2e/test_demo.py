@@ -21,6 +21,7 @@ from demo.main import FINISHED_LINE
 from demo.walkthrough import DEMO_PHONE_NUMBER
 from devstack.report import STATE_FILE
 from devstack.topology import ports_for
+from tests.e2e.suite_process import free_port_offset, runner_env, stop, wait_until_ready
 from tests.support.privacy_scan import (
     Finding,
     database_dumps,
@@ -31,7 +32,6 @@ from tests.support.privacy_scan import (
     redis_key_count,
     search,
 )
-from tests.e2e.suite_process import free_port_offset, runner_env, stop, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
