@@ -15,7 +15,8 @@ from devstack.ports import is_port_free
 from devstack.report import READY_LINE_PREFIX
 from devstack.topology import ports_for
 
-READY_TIMEOUT_S = 60.0
+# Generous: on a loaded 2-core machine migrations and platform-client bootstrap alone took 40 s.
+READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 40.0
 POLL_INTERVAL_S = 0.1
 # Offsets to try, away from the developer's default ports (offset 0) and from common ones.
