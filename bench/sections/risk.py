@@ -52,7 +52,7 @@ from wallet.risk.v1 import risk_assessments_pb2, risk_service_pb2_grpc
 
 DATABASE = "bench_risk"
 METHOD = "/wallet.risk.v1.RiskService/Assess"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 90.0
 CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 15.0
 # 64 in flight: 4 connections x 16 streams.
