@@ -9,7 +9,8 @@ from pathlib import Path
 from services.auth import bootstrap
 from services.auth.app import AuthApplication
 from services.auth.config import load_auth_settings
-from services.kit.config import ConfigError
+from services.auth.retention import load_auth_retention
+from services.kit.config import ConfigError, Env
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
 from services.kit.tokens import TokenVerifier
@@ -25,7 +26,7 @@ class _Application:
 
     def get(self, runtime: Runtime) -> AuthApplication:
         if self._app is None:
-            self._app = AuthApplication(runtime, load_auth_settings())
+            self._app = AuthApplication(runtime, load_auth_settings(), retention=load_auth_retention(Env()))
         assert self._app.runtime is runtime
         return self._app
 
@@ -56,6 +57,7 @@ def run(argv: Sequence[str]) -> int:
     if argv[:1] in ([], ["serve"]):
         try:
             load_auth_settings()  # fail fast, with one line, before anything starts
+            load_auth_retention(Env())
         except ConfigError as err:
             print(f"auth: configuration error: {err}", file=sys.stderr)
             return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from services.auth import limits
 from services.auth.brute_force import LoginGuard
@@ -12,11 +13,14 @@ from services.auth.config import AuthSettings
 from services.auth.core import AuthCore
 from services.auth.domain import Thresholds
 from services.auth.passwords import Passwords
+from services.auth.retention import auth_retention_job, load_auth_retention
 from services.auth.server import SERVICE_NAME, AuthServer
 from services.auth.signing import KeyRing, OwnJwksSource
 from services.auth.store import AuthStore
+from services.kit.config import Env
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.outbox import OutboxRelay
+from services.kit.retention import RetentionPolicy
 from services.kit.service_main import BackgroundJob
 from services.kit.tokens import TokenVerifier
 from wallet.auth.v1 import auth_service_pb2_grpc
@@ -26,8 +30,17 @@ OWN_JWKS_REFRESH_MIN_INTERVAL_S = 1.0
 
 
 class AuthApplication:
-    def __init__(self, runtime: Runtime, settings: AuthSettings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.clock = clock
+        self.retention = retention or load_auth_retention(Env({}))
         self.store = AuthStore(lambda: runtime.pool)
         max_ttl_s = max(settings.access_token_ttl_s, limits.SERVICE_TOKEN_TTL_S, limits.STEP_UP_TOKEN_TTL_S)
         self.key_ring = KeyRing(self.store, settings.master_key, clock=clock, max_token_ttl_s=max_ttl_s)
@@ -77,4 +90,7 @@ class AuthApplication:
         return [Registration(SERVICE_NAME, auth_service_pb2_grpc.add_AuthServiceServicer_to_server, servicer)]
 
     def background_jobs(self) -> Sequence[BackgroundJob]:
-        return [OutboxRelay("auth", self.runtime.pool, self.runtime.redis).run()]
+        retention = auth_retention_job(
+            lambda: self.runtime.pool, self.retention, lambda: datetime.fromtimestamp(self.clock(), UTC)
+        )
+        return [OutboxRelay("auth", self.runtime.pool, self.runtime.redis).run(), retention.run()]
