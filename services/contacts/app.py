@@ -14,9 +14,10 @@ from services.contacts.config import ContactsConfig
 from services.contacts.contact_reader import ContactReader
 from services.contacts.crypto import BlindIndexer, Kms, LocalKms
 from services.contacts.envelope import Envelope
-from services.contacts.jobs import access_log_chainer, key_job_worker, retention_sweep
+from services.contacts.jobs import access_log_chainer, key_job_worker
 from services.contacts.rate_limit import ResolveLimiter
 from services.contacts.receipts import ReceiptSigner
+from services.contacts.retention import contacts_retention_job
 from services.contacts.service import ContactsService
 from services.contacts.service_alerts import AlertService
 from services.contacts.service_backup import BackupService
@@ -27,6 +28,7 @@ from services.contacts.service_subjects import SubjectsService
 from services.contacts.sms import FileSmsSink, SmsSink
 from services.contacts.store import PgVault
 from services.kit.grpc_server import Runtime
+from services.kit.retention import RetentionJob
 from services.kit.service_main import BackgroundJob
 
 
@@ -43,6 +45,7 @@ class Vault:
     keys: KeysService
     backups: BackupService
     alerts: AlertService
+    retention: RetentionJob
 
 
 def build_vault(
@@ -64,19 +67,21 @@ def build_vault(
     messages = MessagesService(
         store, envelope, indexer, sink or FileSmsSink(config.sms_outbox_path), clock, config.card_test_bin
     )
+    contacts = ContactsService(store, reader, indexer, clock)
     return Vault(
-        contacts=ContactsService(store, reader, indexer, clock),
+        contacts=contacts,
         directory=DirectoryService(store, reader, indexer, limiter, clock),
         subjects=SubjectsService(store, envelope, ReceiptSigner(key_service), clock),
         messages=messages,
         keys=KeysService(store, key_service, indexer, clock, config.key_job_batch_size),
         backups=BackupService(store, config.backup_ring, config.backup_dir, clock),
         alerts=AlertService(store, messages),
+        retention=contacts_retention_job(lambda: runtime.pool, contacts.purge_expired, config.retention, clock),
     )
 
 
 def background_jobs(vault: Vault, config: ContactsConfig, redis: redis_asyncio.Redis) -> Sequence[BackgroundJob]:
-    jobs = [access_log_chainer(vault.subjects), key_job_worker(vault.keys), retention_sweep(vault.contacts)]
+    jobs = [access_log_chainer(vault.subjects), key_job_worker(vault.keys), vault.retention.run()]
     if config.alerts:
         consumers = alert_consumers(
             redis, vault.alerts, ledger_stream=config.ledger_events_stream, auth_stream=config.auth_events_stream

@@ -13,7 +13,9 @@ from services.contacts.limits import (
     RESOLVE_PER_CALLER_PER_WINDOW_DEFAULT,
     RESOLVE_PER_TENANT_PER_WINDOW_DEFAULT,
 )
+from services.contacts.retention import load_contacts_retention
 from services.kit.config import Env
+from services.kit.retention import RetentionPolicy
 
 LEDGER_EVENTS_STREAM = "wallet.ledger.v1.events"
 AUTH_EVENTS_STREAM = "wallet.auth.v1.events"
@@ -35,6 +37,8 @@ class ContactsConfig:
     alerts: bool
     ledger_events_stream: str
     auth_events_stream: str
+    # How long each record type is kept (services/contacts/retention.py, docs/retention.md).
+    retention: RetentionPolicy
 
 
 def load_contacts_config(run_dir: Path, environ: Mapping[str, str] | None = None) -> ContactsConfig:
@@ -57,4 +61,5 @@ def load_contacts_config(run_dir: Path, environ: Mapping[str, str] | None = None
         alerts=env.flag("CONTACTS_ALERTS", True),
         ledger_events_stream=env.string("CONTACTS_LEDGER_EVENTS_STREAM", LEDGER_EVENTS_STREAM),
         auth_events_stream=env.string("CONTACTS_AUTH_EVENTS_STREAM", AUTH_EVENTS_STREAM),
+        retention=load_contacts_retention(env),
     )

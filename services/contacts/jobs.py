@@ -1,6 +1,7 @@
-"""The vault's background jobs, started once the server is ready: the access-log chainer, the key-job worker
-(rewrap / reindex, resumed after a restart) and the retention sweep. Each loop is bounded per round and sleeps
-when idle; an unexpected error is logged and the loop carries on after a pause."""
+"""The vault's background jobs, started once the server is ready: the access-log chainer and the key-job worker
+(rewrap / reindex, resumed after a restart); the retention job is the kit's loop (services/contacts/retention.py).
+Each loop is bounded per round and sleeps when idle; an unexpected error is logged and the loop carries on after a
+pause."""
 
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from services.contacts.limits import (
     ACCESS_LOG_CHAIN_INTERVAL_S,
     KEY_JOB_POLL_INTERVAL_S,
-    RETENTION_SWEEP_BATCH_MAX,
-    RETENTION_SWEEP_INTERVAL_S,
 )
-from services.contacts.service import ContactsService
 from services.contacts.service_keys import KeysService
 from services.contacts.service_subjects import SubjectsService
 
@@ -52,10 +50,3 @@ async def access_log_chainer(subjects: SubjectsService) -> None:
 
 async def key_job_worker(keys: KeysService) -> None:
     await _loop("key_job_worker", keys.advance, KEY_JOB_POLL_INTERVAL_S)
-
-
-async def retention_sweep(contacts: ContactsService) -> None:
-    async def step() -> bool:
-        return await contacts.purge_expired(RETENTION_SWEEP_BATCH_MAX) == RETENTION_SWEEP_BATCH_MAX
-
-    await _loop("retention_sweep", step, RETENTION_SWEEP_INTERVAL_S)

@@ -23,16 +23,12 @@ RESOLVE_PER_TENANT_PER_WINDOW_DEFAULT = 6_000
 RESOLVE_BATCH_SIZE_MAX = 128
 RESOLVE_BATCH_CONCURRENCY = 1
 RESOLVE_BATCH_WINDOW_S = 0.0
-# Misses are kept for enumeration forensics, then purged by the retention sweep.
-RESOLVE_MISS_RETENTION_DAYS = 30
 
 # Background jobs: batch sizes bound each transaction, intervals bound the idle polling.
 KEY_JOB_BATCH_SIZE_DEFAULT = 200
 KEY_JOB_POLL_INTERVAL_S = 1.0
 ACCESS_LOG_CHAIN_BATCH_MAX = 1_000
 ACCESS_LOG_CHAIN_INTERVAL_S = 0.5
-RETENTION_SWEEP_INTERVAL_S = 60.0
-RETENTION_SWEEP_BATCH_MAX = 500
 VERIFY_ACCESS_LOG_ENTRIES_MAX = 100_000
 
 # Key versions: CONTACTS_KEK is version 1, CONTACTS_KEK_V2 .. _V<max> further versions (same for the blind index).

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -47,7 +47,6 @@ from services.contacts.envelope import encrypt_field
 from services.contacts.limits import (
     JUSTIFICATION_CHARS_MAX,
     JUSTIFICATION_CHARS_MIN,
-    RESOLVE_MISS_RETENTION_DAYS,
 )
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid
@@ -97,8 +96,6 @@ class ContactsTx(ContactReadTx, Protocol):
     async def append_access(self, entry: AccessLogEntry) -> None: ...
 
     async def expired_contacts(self, now: datetime, limit: int) -> list[Contact]: ...
-
-    async def purge_resolve_misses(self, before: datetime) -> int: ...
 
 
 class ContactsStore(Protocol):
@@ -306,13 +303,13 @@ class ContactsService:
             return Revealed(contact_id, phone.e164, entry.access_log_entry_id)
 
     async def purge_expired(self, limit: int) -> int:
-        """The retention job: tombstones (ciphertext deleted) contacts whose retention has passed."""
+        """Tombstones (ciphertext deleted) at most ``limit`` contacts whose own retention (from their purpose) has
+        passed; the retention job (services/contacts/retention.py) calls it in bounded rounds."""
         now = self._clock()
         async with self._store.transaction() as tx:
             expired = await tx.expired_contacts(now, limit)
             for contact in expired:
                 await tx.tombstone_contact(contact.organization_id, contact.contact_id, now, erased=False)
-            await tx.purge_resolve_misses(now - timedelta(days=RESOLVE_MISS_RETENTION_DAYS))
         return len(expired)
 
 

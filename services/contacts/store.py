@@ -278,13 +278,6 @@ class PgVaultTx(AccessLogStatements, SecretStatements, KeyStatements, BackupStat
         )
         return None if row is None else _contact(row)
 
-    async def purge_resolve_misses(self, before: datetime) -> int:
-        deleted = await self.connection.fetchval(
-            "WITH gone AS (DELETE FROM resolve_miss WHERE occurred_at < $1 RETURNING 1) SELECT count(*) FROM gone",
-            before,
-        )
-        return int(deleted)
-
     async def expired_contacts(self, now: datetime, limit: int) -> list[Contact]:
         rows = await self.connection.fetch(
             """SELECT * FROM contact WHERE deleted_at IS NULL AND retain_until <= $1

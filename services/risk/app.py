@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from services.kit.grpc_server import Runtime
 from services.kit.service_main import BackgroundJob
@@ -16,6 +17,7 @@ from services.risk.device_consumer import device_consumer
 from services.risk.feature_windows import FeatureWindows
 from services.risk.limits import CONSUMER_CLAIM_IDLE_MS
 from services.risk.recorder import AssessmentRecorder
+from services.risk.retention import risk_retention_job
 from services.risk.service import RiskService
 from services.risk.service_cases import CaseService, LedgerReviews
 from services.risk.service_rules import RulesAndListsService
@@ -70,4 +72,5 @@ class RiskApp:
         )
 
     def background_jobs(self) -> Sequence[BackgroundJob]:
-        return [self.recorder.run(), self.consumer().run(), self.device_consumer().run()]
+        retention = risk_retention_job(lambda: self.runtime.pool, self.config.retention, lambda: datetime.now(UTC))
+        return [self.recorder.run(), self.consumer().run(), self.device_consumer().run(), retention.run()]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.kit.config import Env, default_addr
+from services.kit.retention import RetentionPolicy
 from services.risk import limits
+from services.risk.retention import load_risk_retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class RiskConfig:
     device_consumer_group: str = "risk-devices"
     # A device first seen less than this many hours ago (or never) has `device.is_new`.
     new_device_hours: int = limits.NEW_DEVICE_HOURS_DEFAULT
+    # How long each record type is kept (services/risk/retention.py, docs/retention.md).
+    retention: RetentionPolicy = field(default_factory=lambda: load_risk_retention(Env({})))
 
 
 def load_risk_config(env: Env) -> RiskConfig:
@@ -48,4 +52,5 @@ def load_risk_config(env: Env) -> RiskConfig:
         new_device_hours=env.integer(
             "RISK_NEW_DEVICE_HOURS", defaults.new_device_hours, min_value=1, max_value=limits.NEW_DEVICE_HOURS_MAX
         ),
+        retention=load_risk_retention(env),
     )
