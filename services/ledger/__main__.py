@@ -7,6 +7,7 @@ from pathlib import Path
 
 from services.kit.config import ConfigError, Env, default_addr
 from services.kit.grpc_server import Registration, Runtime
+from services.kit.retention import RetentionPolicy
 from services.kit.service_main import BackgroundJob, ServiceSpec, main
 from services.kit.service_tokens import ClientCredentialsTokens, service_client
 from services.kit.token_cache import build_cached_verifier
@@ -16,6 +17,7 @@ from services.ledger.app import LedgerApp
 from services.ledger.card_vault import CARD_SECRET_SCOPES, CardVault, GrpcCardVault
 from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
 from services.ledger.jobs import background_jobs
+from services.ledger.retention import ledger_retention_job, load_ledger_retention
 from services.ledger.risk_gate import ASSESS_SCOPE, RiskGate, RiskGateConfig, RiskGateSetup
 from services.ledger.server import registrations_for
 from services.ledger.service_pay_by_phone import RESPONSE_FLOOR_S_DEFAULT, PayeeDirectory
@@ -30,8 +32,10 @@ class LedgerProcess:
         directory: PayeeDirectory | None = None,
         pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
         card_vault: CardVault | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self._risk_gate = risk_gate
+        self._retention = retention or load_ledger_retention(Env({}))
         self._card_vault = card_vault
         self._directory = directory
         self._pay_by_phone_floor_s = pay_by_phone_floor_s
@@ -54,6 +58,7 @@ class LedgerProcess:
     def jobs(self, runtime: Runtime) -> list[BackgroundJob]:
         app = self.app(runtime)
         jobs = background_jobs(app)
+        jobs.append(ledger_retention_job(lambda: runtime.pool, self._retention, app.clock).run())
         if isinstance(app.gate, RiskGate):
             jobs.append(app.gate.connect())
         return jobs
@@ -124,6 +129,7 @@ def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
         load_payee_directory(env) if serving else None,
         floor_ms / 1000,
         load_card_vault(env) if serving else None,
+        load_ledger_retention(env),
     )
     return ServiceSpec(
         name="ledger",
