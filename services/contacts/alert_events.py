@@ -1,5 +1,5 @@
 """Event envelopes → alerts: the handlers the vault's stream consumers call for ``wallet.ledger.v1.events`` (posted
-transfers) and ``wallet.auth.v1.events`` (lockouts, new-device sign-ins). Other event types are ignored.
+transfers, card reveals) and ``wallet.auth.v1.events`` (lockouts, new-device sign-ins). Other event types are ignored.
 
 A handler returns normally once every alert of the event is recorded (sent, or not wanted); it raises
 ``AlertNotDelivered`` when the SMS provider refused one, so the consumer leaves the event unacknowledged and it is
@@ -15,6 +15,7 @@ from uuid import UUID
 from services.contacts.domain_alerts import (
     Alert,
     PostedTransfer,
+    card_reveal_alert,
     lockout_alert,
     new_device_alert,
     transfer_alerts,
@@ -25,6 +26,7 @@ from wallet.common.v1 import events_pb2
 from wallet.ledger.v1 import ledger_events_pb2
 
 TRANSFER_POSTED = ledger_events_pb2.TransferPosted.DESCRIPTOR.full_name
+CARD_REVEALED = ledger_events_pb2.CardRevealed.DESCRIPTOR.full_name
 PRINCIPAL_LOCKED_OUT = auth_events_pb2.PrincipalLockedOut.DESCRIPTOR.full_name
 NEW_DEVICE_LOGIN = auth_events_pb2.NewDeviceLogin.DESCRIPTOR.full_name
 UNKNOWN_PLATFORM = "an unknown device"
@@ -66,9 +68,14 @@ async def _send_all(alerts: AlertService, planned: list[Alert]) -> int:
 
 
 async def on_ledger_event(alerts: AlertService, envelope: events_pb2.EventEnvelope) -> int:
-    """Transaction alerts for a posted transfer; returns how many SMS this delivery sent."""
+    """Transaction alerts for a posted transfer, the holder's alert for a card reveal; returns how many SMS this
+    delivery sent."""
     ids = _event_ids(envelope)
-    if envelope.event_type != TRANSFER_POSTED or ids is None:
+    if ids is None:
+        return 0
+    if envelope.event_type == CARD_REVEALED:
+        return await _on_card_revealed(alerts, envelope, ids)
+    if envelope.event_type != TRANSFER_POSTED:
         return 0
     posted = ledger_events_pb2.TransferPosted()
     envelope.payload.Unpack(posted)
@@ -88,6 +95,17 @@ async def on_ledger_event(alerts: AlertService, envelope: events_pb2.EventEnvelo
         )
     )
     return await _send_all(alerts, planned)
+
+
+async def _on_card_revealed(alerts: AlertService, envelope: events_pb2.EventEnvelope, ids: tuple[UUID, UUID]) -> int:
+    revealed = ledger_events_pb2.CardRevealed()
+    envelope.payload.Unpack(revealed)
+    customer_id = _uuid_or_none(revealed.customer_id)
+    if customer_id is None:
+        return 0
+    occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    alert = card_reveal_alert(ids[0], ids[1], customer_id, revealed.last_four, occurred_at)
+    return 0 if alert is None else await _send_all(alerts, [alert])
 
 
 async def on_auth_event(alerts: AlertService, envelope: events_pb2.EventEnvelope) -> int:

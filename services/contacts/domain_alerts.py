@@ -3,7 +3,7 @@
 Transaction alerts: a posted transfer alerts the debited customer ("sent") and the credited one ("received") when
 the posted amount is at or above the threshold that customer set for that currency on a contact collected for
 ``TRANSACTION_ALERTS`` (no threshold for the currency: no alert). Security alerts: a customer's lockout and first
-sign-in from a new device. Each alert's notification id is derived from the event id, the customer and the kind of
+sign-in from a new device, and a reveal of one of their cards' number. Each alert's notification id is derived from the event id, the customer and the kind of
 alert (UUIDv5), so a redelivered event maps onto the notification already recorded and is never sent twice.
 """
 
@@ -26,6 +26,8 @@ ALERT_NOTIFICATION_NAMESPACE = uuid.UUID("7d4f3c1e-9a62-4c55-8f0e-2b6a1d9e4c70")
 ALERT_SENDER_PRINCIPAL_ID = "contacts:alerts"
 # Shown in an alert: enough of the transfer id for the customer to find it in their statement.
 TRANSFER_REFERENCE_CHARS = 8
+# A card is named in its reveal alert by the last digits of its number, no more.
+CARD_LAST_DIGITS = 4
 
 
 class AlertKind(enum.Enum):
@@ -33,6 +35,7 @@ class AlertKind(enum.Enum):
     RECEIVED = "received"
     LOCKOUT = "lockout"
     NEW_DEVICE = "new_device"
+    CARD_REVEAL = "card_reveal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,22 @@ def new_device_alert(organization_id: UUID, event_id: UUID, customer_id: UUID, p
         notification_id=alert_notification_id(event_id, customer_id, AlertKind.NEW_DEVICE),
         template=NotificationTemplate.NEW_DEVICE_ALERT,
         params={"platform": platform, "time": at.strftime("%Y-%m-%d %H:%M UTC")},
+    )
+
+
+def card_reveal_alert(
+    organization_id: UUID, event_id: UUID, customer_id: UUID, last_four: str, at: datetime
+) -> Alert | None:
+    """The card holder's alert for a RevealCard; None when the event's last four are not four digits (the SMS
+    carries nothing but them and the time)."""
+    if len(last_four) != CARD_LAST_DIGITS or not last_four.isascii() or not last_four.isdigit():
+        return None
+    return Alert(
+        organization_id=organization_id,
+        customer_id=customer_id,
+        notification_id=alert_notification_id(event_id, customer_id, AlertKind.CARD_REVEAL),
+        template=NotificationTemplate.CARD_REVEAL_ALERT,
+        params={"last_four": last_four, "time": at.strftime("%Y-%m-%d %H:%M UTC")},
     )
 
 

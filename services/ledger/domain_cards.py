@@ -1,5 +1,9 @@
-"""Virtual cards: status moves, spending limits (per transaction, per UTC day) and what an authorization or its
-capture or release does to the card's day. Pure: no I/O. The card's number and CVV are never here: the vault holds
+"""Virtual cards: status moves and spending limits (per transaction, per UTC day). Pure: no I/O.
+
+A card's day is never a stored counter: it is derived, at each read, from the card's payments authorized that UTC
+day — what was captured of them plus the full amount of those still open (pending, awaiting review). A released,
+voided or expired authorization therefore stops counting by itself, whichever path finalized it (release,
+VoidPendingTransfer, the expiry sweeper). The card's number and CVV are never here: the vault holds
 them; the ledger keeps the vault's id (``card_secret_id``), the last four digits and the expiry."""
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, replace
 from services.kit.errors import FieldViolation
 from services.ledger import limits
 from services.ledger.domain_accounts import Money, validate_money_field
-from services.ledger.errors import CardLimitExceeded, CardNotActive, CardStateConflict
+from services.ledger.errors import CardLimitExceeded, CardLimitRaiseForbidden, CardNotActive, CardStateConflict
 
 
 class CardStatus(enum.IntEnum):
@@ -41,8 +45,8 @@ class Card:
     expiry_year: int
     card_secret_id: uuid.UUID
     limits: CardLimits
-    spent_day: dt.date
-    spent_minor: int
+    # Authorized on the UTC day the card was read (see the module docstring); never stored.
+    daily_spent_minor: int
     label: str
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -53,9 +57,6 @@ class Card:
         if self.status is CardStatus.ACTIVE and (now.year, now.month) > (self.expiry_year, self.expiry_month):
             return CardStatus.EXPIRED
         return self.status
-
-    def spent_on(self, day: dt.date) -> int:
-        return self.spent_minor if self.spent_day == day else 0
 
 
 def card_secret_id_for(card_id: uuid.UUID) -> uuid.UUID:
@@ -88,26 +89,19 @@ def ensure_active(card: Card, now: dt.datetime) -> None:
         raise CardNotActive(str(card.card_id), status.name)
 
 
-def authorize(card: Card, amount_minor: int, now: dt.datetime) -> Card:
-    """The card after authorizing ``amount_minor`` today, or the decline (inactive card, a limit)."""
+def authorize(card: Card, spent_today_minor: int, amount_minor: int, now: dt.datetime) -> int:
+    """What the card will have authorized today once ``amount_minor`` is, or the decline (inactive card, a limit).
+    ``spent_today_minor`` must be read under the card's row lock, after taking it."""
+    assert spent_today_minor >= 0
+    assert amount_minor > 0
     ensure_active(card, now)
     per_transaction = card.limits.per_transaction_minor
     if per_transaction is not None and amount_minor > per_transaction:
         raise CardLimitExceeded(str(card.card_id), "per_transaction", per_transaction)
-    today = now.date()
-    spent = card.spent_on(today)
     daily = card.limits.daily_minor
-    if daily is not None and spent + amount_minor > daily:
-        raise CardLimitExceeded(str(card.card_id), "daily", max(0, daily - spent))
-    return replace(card, spent_day=today, spent_minor=spent + amount_minor, updated_at=now)
-
-
-def give_back(card: Card, amount_minor: int, authorized_day: dt.date, now: dt.datetime) -> Card:
-    """A released authorization (or the uncaptured rest of one) no longer counts against the day it was made."""
-    assert amount_minor >= 0
-    if card.spent_day != authorized_day:
-        return card
-    return replace(card, spent_minor=max(0, card.spent_minor - amount_minor), updated_at=now)
+    if daily is not None and spent_today_minor + amount_minor > daily:
+        raise CardLimitExceeded(str(card.card_id), "daily", max(0, daily - spent_today_minor))
+    return spent_today_minor + amount_minor
 
 
 def change_status(card: Card, action: str, now: dt.datetime) -> Card:
@@ -122,6 +116,65 @@ def change_status(card: Card, action: str, now: dt.datetime) -> Card:
         raise CardStateConflict(str(card.card_id), card.status.name, action)
     closed_at = now if target is CardStatus.CLOSED else card.closed_at
     return replace(card, status=target, updated_at=now, closed_at=closed_at)
+
+
+# The update-mask paths of UpdateCardLimits, in CardLimits field order.
+LIMIT_PATHS = ("limits.per_transaction_limit", "limits.daily_limit")
+# Statuses whose limits may change: a closed or expired card authorizes nothing any more.
+LIMITS_CHANGEABLE = frozenset({CardStatus.ACTIVE, CardStatus.FROZEN})
+
+
+@dataclass(frozen=True, slots=True)
+class CardLimitsUpdate:
+    """Which limits UpdateCardLimits changes (``paths``) and their new values (None removes a listed limit)."""
+
+    paths: frozenset[str]
+    limits: CardLimits
+
+    def fingerprint(self) -> str:
+        """The update's content, compared when its request id is replayed."""
+        values = (self.limits.per_transaction_minor, self.limits.daily_minor)
+        return ";".join(
+            f"{path}={value}" for path, value in zip(LIMIT_PATHS, values, strict=True) if path in self.paths
+        )
+
+
+def validate_limit_paths(paths: list[str], violations: list[FieldViolation]) -> frozenset[str]:
+    if not paths:
+        violations.append(FieldViolation("update_mask", f"must name {' and/or '.join(LIMIT_PATHS)}"))
+    for path in paths:
+        if path not in LIMIT_PATHS:
+            violations.append(FieldViolation("update_mask", f"unknown path {path!r}"))
+    return frozenset(p for p in paths if p in LIMIT_PATHS)
+
+
+def apply_limits_update(card: Card, update: CardLimitsUpdate, *, tighten_only: bool, now: dt.datetime) -> Card:
+    """The card with its new limits. ``tighten_only`` (customers): a limit may be set where there was none or
+    lowered, never raised or removed; raising is for the tenant's staff."""
+    status = card.status_at(now)
+    if status not in LIMITS_CHANGEABLE:
+        raise CardNotActive(str(card.card_id), status.name)
+    new = card.limits
+    if LIMIT_PATHS[0] in update.paths:
+        new = replace(new, per_transaction_minor=update.limits.per_transaction_minor)
+    if LIMIT_PATHS[1] in update.paths:
+        new = replace(new, daily_minor=update.limits.daily_minor)
+    if tighten_only:
+        pairs = (
+            (LIMIT_PATHS[0], card.limits.per_transaction_minor, new.per_transaction_minor),
+            (LIMIT_PATHS[1], card.limits.daily_minor, new.daily_minor),
+        )
+        for path, old_minor, new_minor in pairs:
+            if not _tightens(old_minor, new_minor):
+                raise CardLimitRaiseForbidden(str(card.card_id), path)
+    return replace(card, limits=new, updated_at=now)
+
+
+def _tightens(old_minor: int | None, new_minor: int | None) -> bool:
+    """True when ``new_minor`` allows no more than ``old_minor`` (None: no limit)."""
+    if new_minor is None:
+        return old_minor is None
+    return old_minor is None or new_minor <= old_minor
 
 
 def validate_label(label: str, violations: list[FieldViolation]) -> None:

@@ -265,6 +265,15 @@ class CardLimitExceeded(FailedPrecondition):
         )
 
 
+class CardLimitRaiseForbidden(PermissionDenied):
+    """A customer may tighten a card's limits; raising or removing one is for the tenant's staff."""
+
+    def __init__(self, card_id: str, field: str) -> None:
+        super().__init__(
+            f"{field}: customers may only lower a card's limits", metadata={"card_id": card_id, "field": field}
+        )
+
+
 class CardStateConflict(FailedPrecondition):
     def __init__(self, card_id: str, status: str, action: str) -> None:
         super().__init__(f"cannot {action} a card that is {status}", metadata={"card_id": card_id, "status": status})

@@ -16,6 +16,7 @@ from services.kit.ids import uuid7
 from services.kit.outbox import make_envelope
 from services.kit.timestamps import timestamp_from_datetime
 from services.ledger.domain_accounts import Account
+from services.ledger.domain_cards import Card
 from services.ledger.domain_transfers import EntryKind, Transfer
 from services.ledger.store_chain import Block, OutboxRow
 from services.ledger.store_fx import FxRate
@@ -128,6 +129,18 @@ def account_event(method: str, account: Account, actor_principal_id: str, reason
             money_pb2.Money(currency=account.currency, amount_minor=account.daily_outflow_limit_minor)
         )
     return message
+
+
+def card_revealed_event(card: Card, actor_principal_id: str, device_id: str) -> Message:
+    """A RevealCard (partition key: the card's account); the vault's alert consumer texts the card holder."""
+    return ledger_events_pb2.CardRevealed(
+        card_id=str(card.card_id),
+        account_id=str(card.account_id),
+        customer_id=str(card.customer_id),
+        actor_principal_id=actor_principal_id,
+        device_id=device_id,
+        last_four=card.last_four,
+    )
 
 
 def fx_rate_event(rate: FxRate) -> Message:

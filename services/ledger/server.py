@@ -192,14 +192,19 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
     async def GetTransfer(
         self, request: transfers_pb2.GetTransferRequest, context: Any
     ) -> transfers_pb2.GetTransferResponse:
-        transfer = await self._app.transfers.get_transfer(current_caller(), request.transfer_id)
-        return transfers_pb2.GetTransferResponse(transfer=wire.transfer_out(transfer))
+        caller = current_caller()
+        transfer = await self._app.transfers.get_transfer(caller, request.transfer_id)
+        links = await self._app.transfers.links_of(caller, [transfer])
+        return transfers_pb2.GetTransferResponse(
+            transfer=wire.transfer_out(transfer, links.get(transfer.transfer_id))
+        )
 
     async def ListTransfers(
         self, request: transfers_pb2.ListTransfersRequest, context: Any
     ) -> transfers_pb2.ListTransfersResponse:
+        caller = current_caller()
         page = await self._app.transfers.list_transfers(
-            current_caller(),
+            caller,
             page_size=request.page_size,
             page_token=request.page_token,
             account_id=request.account_id,
@@ -209,8 +214,10 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
             end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
             batch_id=request.batch_id,
         )
+        links = await self._app.transfers.links_of(caller, page.items)
         return transfers_pb2.ListTransfersResponse(
-            transfers=[wire.transfer_out(t) for t in page.items], next_page_token=page.next_page_token
+            transfers=[wire.transfer_out(t, links.get(t.transfer_id)) for t in page.items],
+            next_page_token=page.next_page_token,
         )
 
     async def PostPendingTransfer(
@@ -538,6 +545,22 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
             current_caller(), method="CloseCard", card_id=request.card_id, request_id=request.request_id
         )
         return cards_pb2.CloseCardResponse(card=wire_cards.card_out(card, self._app.clock()))
+
+    async def UpdateCardLimits(
+        self, request: cards_pb2.UpdateCardLimitsRequest, context: Any
+    ) -> cards_pb2.UpdateCardLimitsResponse:
+        limits = request.limits
+        card = await self._app.cards.update_limits(
+            current_caller(),
+            card_id=request.card_id,
+            paths=list(request.update_mask.paths),
+            per_transaction_limit=wire.money_in(
+                limits.per_transaction_limit, limits.HasField("per_transaction_limit")
+            ),
+            daily_limit=wire.money_in(limits.daily_limit, limits.HasField("daily_limit")),
+            request_id=request.request_id,
+        )
+        return cards_pb2.UpdateCardLimitsResponse(card=wire_cards.card_out(card, self._app.clock()))
 
     async def RevealCard(self, request: cards_pb2.RevealCardRequest, context: Any) -> cards_pb2.RevealCardResponse:
         _, revealed = await self._app.cards.reveal(current_caller(), request.card_id)

@@ -33,10 +33,14 @@ from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_chain import OutboxRow
 from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims, ReversalReader
+from services.ledger.store_transfer_links import TransferLinks
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
 class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, ReversalReader, Protocol):
+    async def transfer_links(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, transfer_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, TransferLinks]: ...
     async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def currency(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, code: str

@@ -1,9 +1,11 @@
 """Virtual-card use cases: IssueCard, GetCard, FreezeCard, UnfreezeCard, CloseCard, RevealCard and the card
 processor's AuthorizeCardPayment (a hold), CaptureCardPayment (post, full or partial), ReleaseCardPayment (void).
 
-Card limits are enforced in the commit's transaction: authorize locks the card row, checks and books the day's
-spending, and commits the hold through ``commit.commit_transfers`` on the same connection (lock order: card →
-accounts → chain head; nothing else locks a card while holding account locks). The number and CVV never reach
+Card limits are enforced in the commit's transaction: authorize locks the card row (serializing the card's
+authorizations), reads the day's spending derived from its payments (see ``domain_cards``), and commits the hold
+through ``commit.commit_transfers`` on the same connection (lock order: card → accounts → chain head; nothing else
+locks a card while holding account locks). Capture, release, VoidPendingTransfer and the expiry sweeper change
+only the hold, and the derived day follows. The number and CVV never reach
 this module's storage: the vault generates them (``StoreCardSecret`` with ``generate``) and reveals them.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -31,7 +34,7 @@ from services.ledger.commit import (
     commit_hold_transitions,
     commit_transfers,
 )
-from services.ledger.domain_accounts import AccountKind, Money, ensure_usable
+from services.ledger.domain_accounts import AccountKind, Money, ensure_usable, validate_money_field
 from services.ledger.domain_cards import Card, CardLimits, CardStatus
 from services.ledger.domain_transfers import (
     HoldAction,
@@ -43,17 +46,26 @@ from services.ledger.domain_transfers import (
     parse_transfer,
 )
 from services.ledger.errors import AccountNotFound, CardNotFound, CurrencyMismatch, SameAccount, TransferNotFound
+from services.ledger.events import card_revealed_event, outbox_row
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import record_audit
 from services.ledger.service_transfers import PreCommitGate
 from services.ledger.store_accounts import ClaimedRequest
+from services.ledger.store_chain import OutboxRow
 from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims
 
 
 class CardStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, Protocol):
+    async def enqueue_events(self, connection: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None: ...
     async def insert_card(self, connection: asyncpg.Connection, card: Card) -> bool: ...
     async def get_card(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, card_id: uuid.UUID, *, lock: bool = False
+        self,
+        connection: asyncpg.Connection,
+        organization_id: uuid.UUID,
+        card_id: uuid.UUID,
+        *,
+        day: dt.date,
+        lock: bool = False,
     ) -> Card | None: ...
     async def save_card(self, connection: asyncpg.Connection, card: Card) -> None: ...
     async def list_cards(
@@ -65,6 +77,7 @@ class CardStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, Prot
         status: int,
         after_card_id: uuid.UUID | None,
         limit: int,
+        day: dt.date,
     ) -> list[Card]: ...
     async def insert_card_payment(
         self,
@@ -119,9 +132,10 @@ class CardService:
         assert card_key is not None
         assert account_key is not None
         org = caller.organization_id
+        today = self._clock().date()
         async with self._pool.acquire() as connection:
             account = await self._store.get_account(connection, org, account_key)
-            existing = await self._store.get_card(connection, org, card_key)
+            existing = await self._store.get_card(connection, org, card_key, day=today)
         if account is None or not caller.may_see(account.customer_id):
             raise AccountNotFound()
         card_limits = cards.parse_limits("limits", account.currency, per_transaction_limit, daily_limit, violations)
@@ -149,8 +163,7 @@ class CardService:
             expiry_year=stored.expiry_year,
             card_secret_id=secret_id,
             limits=card_limits,
-            spent_day=now.date(),
-            spent_minor=0,
+            daily_spent_minor=0,
             label=label,
             created_at=now,
             updated_at=now,
@@ -159,14 +172,14 @@ class CardService:
         async with transaction(self._pool) as connection:
             if await self._store.insert_card(connection, card):
                 return card
-            raced = await self._store.get_card(connection, org, card_key)
+            raced = await self._store.get_card(connection, org, card_key, day=now.date())
         assert raced is not None
         return _replayed_card(raced, account_key, card_limits, label)
 
     async def get_card(self, caller: Caller, card_id: str) -> Card:
         card_key = _parse_id(card_id, "card_id")
         async with self._pool.acquire() as connection:
-            card = await self._store.get_card(connection, caller.organization_id, card_key)
+            card = await self._store.get_card(connection, caller.organization_id, card_key, day=self._clock().date())
         if card is None or not caller.may_see(card.customer_id):
             raise CardNotFound()
         return card
@@ -193,7 +206,13 @@ class CardService:
                 if owner is None or not caller.may_see(owner.customer_id):
                     raise AccountNotFound()
             rows = await self._store.list_cards(
-                connection, org, account_id=account, status=status, after_card_id=after, limit=size + 1
+                connection,
+                org,
+                account_id=account,
+                status=status,
+                after_card_id=after,
+                limit=size + 1,
+                day=self._clock().date(),
             )
         page, token = paging.next_page(rows, size, lambda c: {"i": str(c.card_id)}, filter_key)
         return Page(page, token)
@@ -216,7 +235,7 @@ class CardService:
         org = caller.organization_id
         now = self._clock()
         async with transaction(self._pool) as connection:
-            card = await self._store.get_card(connection, org, card_key, lock=True)
+            card = await self._store.get_card(connection, org, card_key, day=now.date(), lock=True)
             assert card is not None
             earlier = await self._store.claim_request(
                 connection, org, request, ClaimedRequest(method, card_key, ""), now
@@ -239,6 +258,73 @@ class CardService:
             )
         return changed
 
+    async def update_limits(
+        self,
+        caller: Caller,
+        *,
+        card_id: str,
+        paths: list[str],
+        per_transaction_limit: Money | None,
+        daily_limit: Money | None,
+        request_id: str,
+    ) -> Card:
+        """UpdateCardLimits: the masked limits replaced (a listed but unset one removed), on an ACTIVE or FROZEN
+        card. Customers may only tighten them (``domain_cards.apply_limits_update``). Idempotent by request id."""
+        violations: list[FieldViolation] = []
+        card_key = parse_uuid(card_id, "card_id", violations)
+        request = parse_uuid(request_id, "request_id", violations)
+        mask = cards.validate_limit_paths(paths, violations)
+        wanted = (
+            per_transaction_limit if cards.LIMIT_PATHS[0] in mask else None,
+            daily_limit if cards.LIMIT_PATHS[1] in mask else None,
+        )
+        for field, money in zip(cards.LIMIT_PATHS, wanted, strict=True):
+            if money is not None:
+                validate_money_field(field, money.currency, money.amount_minor, violations, positive=True)
+        if violations:
+            raise invalid(violations)
+        assert card_key is not None
+        assert request is not None
+        current = await self.get_card(caller, card_id)  # NOT_FOUND for other tenants and other customers
+        update = cards.CardLimitsUpdate(
+            mask, cards.parse_limits("limits", current.currency, wanted[0], wanted[1], violations)
+        )
+        if violations:
+            raise invalid(violations)
+        org = caller.organization_id
+        now = self._clock()
+        claim = ClaimedRequest("UpdateCardLimits", card_key, update.fingerprint())
+        async with transaction(self._pool) as connection:
+            card = await self._store.get_card(connection, org, card_key, day=now.date(), lock=True)
+            assert card is not None
+            earlier = await self._store.claim_request(connection, org, request, claim, now)
+            if earlier is not None:
+                if earlier.method != claim.method:
+                    raise IdempotencyKeyReused("request_id", "method")
+                if earlier.account_id != claim.account_id:
+                    raise IdempotencyKeyReused("request_id", "card_id")
+                if earlier.fingerprint != claim.fingerprint:
+                    raise IdempotencyKeyReused("request_id", "limits")
+                return card
+            changed = cards.apply_limits_update(card, update, tighten_only=caller.customer_id is not None, now=now)
+            await self._store.save_card(connection, changed)
+            await record_audit(
+                self._store,
+                connection,
+                caller,
+                method="UpdateCardLimits",
+                resource_id=str(card_key),
+                request_id=str(request),
+                details={
+                    "old_per_transaction_limit_minor": _optional(card.limits.per_transaction_minor),
+                    "new_per_transaction_limit_minor": _optional(changed.limits.per_transaction_minor),
+                    "old_daily_limit_minor": _optional(card.limits.daily_minor),
+                    "new_daily_limit_minor": _optional(changed.limits.daily_minor),
+                },
+                now=now,
+            )
+        return changed
+
     async def reveal(self, caller: Caller, card_id: str) -> tuple[Card, RevealedCard]:
         """The number and CVV from the vault, whose access log records the reveal against the caller. Only an
         ACTIVE card reveals; the step-up is enforced by the method's policy."""
@@ -246,6 +332,7 @@ class CardService:
         cards.ensure_active(card, self._clock())
         async with transaction(self._pool) as connection:
             # Audited before the secret leaves the vault: a reveal whose reply is lost is still on record.
+            now = self._clock()
             await record_audit(
                 self._store,
                 connection,
@@ -254,7 +341,12 @@ class CardService:
                 resource_id=str(card.card_id),
                 request_id="",
                 details={"last_four": card.last_four},
-                now=self._clock(),
+                now=now,
+            )
+            # The holder's alert (contacts' consumer texts them), in the audit's transaction: at least once.
+            event = card_revealed_event(card, caller.principal_id, caller.device_id)
+            await self._store.enqueue_events(
+                connection, [outbox_row(caller.organization_id, card.account_id, event, now)]
             )
         revealed = await self._vault.reveal(caller.organization_id, card.card_secret_id, caller.principal_id)
         return card, revealed
@@ -285,11 +377,13 @@ class CardService:
         command = _card_command(command, card)
         command = await self._gate.before_commit(caller, command)
         org = caller.organization_id
+        now = self._clock()
         async with transaction(self._pool) as connection:
-            locked = await self._store.get_card(connection, org, card_key, lock=True)
+            locked = await self._store.get_card(connection, org, card_key, day=now.date(), lock=True)
             assert locked is not None
             earlier = await self._store.get_card_payment(connection, org, command.transfer_id)
-            booked = locked if earlier is not None else cards.authorize(locked, command.amount_minor, self._clock())
+            if earlier is None:
+                cards.authorize(locked, locked.daily_spent_minor, command.amount_minor, now)
             outcomes = await commit_transfers(connection, self._store, [TransferItem(caller, command)], self._clock)
             outcome = outcomes[0]
             if outcome.error is not None:
@@ -299,9 +393,8 @@ class CardService:
                 if earlier is None or earlier[0] != card_key:
                     raise IdempotencyKeyReused("transfer_id", "card_id")
                 return outcome.transfer
-            await self._store.save_card(connection, booked)
             await self._store.insert_card_payment(
-                connection, org, command.transfer_id, card_key, booked.spent_day, command.amount_minor
+                connection, org, command.transfer_id, card_key, now.date(), command.amount_minor
             )
         return outcome.transfer
 
@@ -309,7 +402,7 @@ class CardService:
         self, caller: Caller, *, transfer_id: str, request_id: str, capture: bool, amount: Money | None = None
     ) -> Transfer:
         """CaptureCardPayment (post all or part of the hold) and ReleaseCardPayment (void it). What is not
-        captured no longer counts against the card's day."""
+        captured no longer counts against the card's day (derived from the hold's state)."""
         violations: list[FieldViolation] = []
         transfer_key = parse_uuid(transfer_id, "transfer_id", violations)
         request = parse_uuid(request_id, "request_id", violations)
@@ -330,8 +423,8 @@ class CardService:
             payment = await self._store.get_card_payment(connection, org, transfer_key)
             if payment is None:
                 raise TransferNotFound()
-            card_key, authorized_day, authorized_minor = payment
-            card = await self._store.get_card(connection, org, card_key, lock=True)
+            card_key, authorized_day, _ = payment
+            card = await self._store.get_card(connection, org, card_key, day=authorized_day)
             assert card is not None
             if amount is not None and amount.currency != card.currency:
                 raise CurrencyMismatch("amount.currency", card.currency)
@@ -342,9 +435,6 @@ class CardService:
             if outcome.error is not None:
                 raise outcome.error
             assert outcome.transfer is not None
-            if not outcome.replayed:
-                unused = authorized_minor - outcome.transfer.posted_amount_minor
-                await self._store.save_card(connection, cards.give_back(card, unused, authorized_day, self._clock()))
         return outcome.transfer
 
 
@@ -361,6 +451,10 @@ def _replayed_card(existing: Card, account_id: uuid.UUID, wanted: CardLimits, la
 def _card_command(command: TransferCommand, card: Card) -> TransferCommand:
     """The payment as a hold on the card's account."""
     return replace(command, debit_account_id=card.account_id, kind=TransferKind.CARD_PAYMENT)
+
+
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def _renamed(violation: FieldViolation) -> FieldViolation:

@@ -45,6 +45,7 @@ from services.ledger.group_commit import GroupCommitter
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import LedgerStore
 from services.ledger.store_ports import ReversalReader
+from services.ledger.store_transfer_links import TransferLinks
 from services.ledger.store_transfers import TransferFilter
 
 
@@ -142,6 +143,13 @@ class TransferService:
                 raise TransferNotFound()
             shown = await with_reversed_amounts(connection, self._store, caller.organization_id, [transfer])
         return shown[0]
+
+    async def links_of(self, caller: Caller, transfers: Sequence[Transfer]) -> dict[uuid.UUID, TransferLinks]:
+        """The invoice, card and approver of transfers the caller has already read (GetTransfer, ListTransfers)."""
+        async with self._pool.acquire() as connection:
+            return await self._store.transfer_links(
+                connection, caller.organization_id, [t.transfer_id for t in transfers]
+            )
 
     async def _customer_may_see(self, connection: asyncpg.Connection, caller: Caller, transfer: Transfer) -> bool:
         if caller.customer_id is None:

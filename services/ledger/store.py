@@ -19,6 +19,7 @@ from services.ledger.store_invariants import InvariantStore
 from services.ledger.store_invoices import InvoiceStore
 from services.ledger.store_loyalty import LoyaltyStore
 from services.ledger.store_reversals import ReversalStore
+from services.ledger.store_transfer_links import TransferLinkStore
 from services.ledger.store_transfers import TransferStore
 
 
@@ -35,6 +36,7 @@ class PostgresLedgerStore(
     LoyaltyStore,
     CardStore,
     ReversalStore,
+    TransferLinkStore,
 ):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID

@@ -19,6 +19,7 @@ from services.ledger.service_statements import Statement
 from services.ledger.service_transfers import BatchResult, TransferRequest, error_reason
 from services.ledger.store_accounts import AuditEvent
 from services.ledger.store_fx import FxRate, Quote
+from services.ledger.store_transfer_links import TransferLinks
 from services.ledger.store_transfers import BalanceAt
 from wallet.common.v1 import errors_pb2, money_pb2
 from wallet.ledger.v1 import (
@@ -136,8 +137,8 @@ def reversal_out(reversal: Reversal) -> ledger_transfers_pb2.ReverseTransferResp
     )
 
 
-def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
-    return ledger_transfers_pb2.Transfer(
+def transfer_out(transfer: Transfer, links: TransferLinks | None = None) -> ledger_transfers_pb2.Transfer:
+    message = ledger_transfers_pb2.Transfer(
         transfer_id=str(transfer.transfer_id),
         debit_account_id=str(transfer.debit_account_id),
         credit_account_id=str(transfer.credit_account_id),
@@ -159,6 +160,11 @@ def transfer_out(transfer: Transfer) -> ledger_transfers_pb2.Transfer:
         posted_at=timestamp_out(transfer.posted_at),
         finalized_at=timestamp_out(transfer.finalized_at),
     )
+    if links is not None:
+        message.invoice_id = str(links.invoice_id or "")
+        message.card_id = str(links.card_id or "")
+        message.approved_by_principal_id = links.approved_by_principal_id
+    return message
 
 
 def review_outcome_in(outcome: int) -> bool | None:

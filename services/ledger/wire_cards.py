@@ -26,7 +26,7 @@ def card_out(card: Card, now: dt.datetime) -> pb.Card:
         expiry_year=card.expiry_year,
         card_secret_id=str(card.card_secret_id),
         limits=limits,
-        daily_spent=money_out(card.currency, card.spent_on(now.date())),
+        daily_spent=money_out(card.currency, card.daily_spent_minor),
         label=card.label,
         created_at=timestamp_out(card.created_at),
         closed_at=timestamp_out(card.closed_at),

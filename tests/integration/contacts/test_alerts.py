@@ -160,3 +160,22 @@ async def test_the_stream_consumer_sends_once_when_the_relay_publishes_an_event_
         assert messages_to(vault, "+8613700000007") == ["Wallet: sent 0.01 EUR (0192f0aa)."]
     finally:
         await redis_client.delete(ledger_stream, auth_stream)
+
+
+async def test_a_card_reveal_alerts_the_holder_once_even_when_redelivered(vault: Vault) -> None:
+    holder = await customer_with_threshold(vault, "+86 137 0000 0008", None)  # no threshold needed
+    revealed = envelope(
+        vault,
+        ledger_events_pb2.CardRevealed(
+            card_id=str(uuid.uuid4()), account_id=str(uuid.uuid4()), customer_id=holder, last_four="4242"
+        ),
+    )
+    assert await on_ledger_event(objects(vault).alerts, revealed) == 1
+    assert await on_ledger_event(objects(vault).alerts, revealed) == 0  # redelivered: not sent again
+    assert messages_to(vault, "+8613700000008") == [
+        "Wallet: the number of card ending 4242 was shown at 2026-11-23 09:30 UTC."
+    ]
+    log = await vault.stub.ListAccessLog(log_pb.ListAccessLogRequest(), metadata=vault.customer(holder))
+    assert [e.action for e in log.entries if e.actor_principal_id == "contacts:alerts"] == [
+        log_pb.ACCESS_ACTION_NOTIFICATION
+    ]

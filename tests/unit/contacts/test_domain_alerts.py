@@ -12,6 +12,7 @@ from services.contacts.domain_alerts import (
     PostedTransfer,
     alert_notification_id,
     alert_recipient,
+    card_reveal_alert,
     display_amount,
     lockout_alert,
     transfer_alerts,
@@ -100,3 +101,16 @@ def test_security_alerts_need_no_threshold() -> None:
 def test_amounts_of_unknown_assets_are_shown_in_their_units() -> None:
     assert display_amount("JPY", 1250) == "1250"
     assert display_amount("PTS", 42) == "42"
+
+
+def test_card_reveal_alerts_name_the_card_by_its_last_four_only() -> None:
+    alert = card_reveal_alert(ORG, EVENT, PAYER, "4242", NOW)
+    assert alert is not None
+    assert alert.template is NotificationTemplate.CARD_REVEAL_ALERT
+    assert alert.params == {"last_four": "4242", "time": "2026-11-23 09:30 UTC"}
+    assert alert.notification_id == alert_notification_id(EVENT, PAYER, AlertKind.CARD_REVEAL)
+    assert alert.notification_id != alert_notification_id(EVENT, PAYER, AlertKind.NEW_DEVICE)
+    plain = contact()
+    assert alert_recipient(alert, [plain], TEMPLATE_PURPOSES[alert.template]) is plain
+    for bad in ("", "424", "42424", "42a2", "٤٢٤٢"):
+        assert card_reveal_alert(ORG, EVENT, PAYER, bad, NOW) is None
