@@ -196,6 +196,11 @@ async def test_above_threshold_waits_and_a_second_member_approves(ledger: Ledger
     assert approved.transfer.approved_by_principal_id == tenant.approver
     assert approved.transfer.posted_amount.amount_minor == THRESHOLD_MINOR + 1
     assert (await tenant.approve(held.transfer_id, request_id=request_id)) == approved
+    read = await ledger.stub.GetTransfer(
+        transfers_pb.GetTransferRequest(transfer_id=held.transfer_id), metadata=tenant.maker_auth()
+    )
+    assert read.transfer.approved_by_principal_id == tenant.approver
+    assert read.transfer.created_by_principal_id == tenant.maker
     late_reject = await _error(tenant.reject(held.transfer_id))
     assert late_reject.reason == "HOLD_NOT_PENDING"
     balance = await ledger.balance(payer, org=tenant.org)
@@ -220,6 +225,10 @@ async def test_reject_voids_and_releases(ledger: LedgerHarness) -> None:
     rejected = await tenant.reject(held.transfer_id)
     assert rejected.transfer.status == transfers_pb.TRANSFER_STATUS_VOIDED
     assert rejected.transfer.void_reason == transfers_pb.VOID_REASON_APPROVAL_REJECTED
+    read = await ledger.stub.GetTransfer(
+        transfers_pb.GetTransferRequest(transfer_id=held.transfer_id), metadata=tenant.maker_auth()
+    )
+    assert read.transfer.approved_by_principal_id == tenant.approver  # the member who decided, rejecting too
     assert (await ledger.balance(payer, org=tenant.org)).available.amount_minor == 10_000
     approve_after = await _error(tenant.approve(held.transfer_id))
     assert approve_after.reason == "HOLD_NOT_PENDING"

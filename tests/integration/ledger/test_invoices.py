@@ -127,6 +127,16 @@ async def test_pay_moves_money_once_and_replays(ledger: LedgerHarness) -> None:
     assert paid.transfer.reference == "INV-1"
     replay = await ledger.stub.PayInvoice(request, metadata=ledger.auth())
     assert replay == paid
+    read = await ledger.stub.GetTransfer(
+        transfers_pb.GetTransferRequest(transfer_id=request.transfer_id), metadata=ledger.auth()
+    )
+    assert (
+        read.transfer.invoice_id == invoice.invoice_id
+    )  # the link survives a plain read, not only PayInvoice's reply
+    listed = await ledger.stub.ListTransfers(
+        transfers_pb.ListTransfersRequest(account_id=payer), metadata=ledger.auth()
+    )
+    assert [t.invoice_id for t in listed.transfers if t.transfer_id == request.transfer_id] == [invoice.invoice_id]
     second = await _error(ledger.stub.PayInvoice(_pay(invoice.invoice_id, payer), metadata=ledger.auth()))
     assert second.code == grpc.StatusCode.FAILED_PRECONDITION
     assert second.reason == "INVOICE_NOT_PAYABLE"
