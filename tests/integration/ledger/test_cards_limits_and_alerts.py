@@ -6,6 +6,7 @@ card payment's transfer naming its card."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -17,6 +18,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 
 from services.contacts.alert_consumers import alert_consumers
 from services.kit.outbox import STREAM_ENTRY_FIELD
+from services.kit.status import ErrorDetails
 from tests.integration.contacts.conftest import Vault
 from tests.integration.contacts.test_contacts import store_request
 from tests.integration.contacts.test_subjects_and_secrets import outbox
@@ -230,3 +232,20 @@ async def test_a_reveal_texts_the_holder_once_though_its_event_is_delivered_twic
     texts = [m["body"] for m in outbox(vault) if m["to"] == "+8613944440101"]
     assert len(texts) == 1
     assert texts[0].startswith(f"Wallet: the number of card ending {card.last_four} was shown at ")
+
+
+async def test_concurrent_authorizations_never_exceed_the_daily_limit(ledger: LedgerHarness) -> None:
+    # The card's row lock serializes them; each reads the day's spending after taking it, so it sees the holds the
+    # authorizations before it committed (reading it in the locking statement would not).
+    holder = Holder(ledger)
+    await holder.setup()
+    card = await holder.issue(daily_limit=5_000)
+    results = await asyncio.gather(
+        *(holder.authorize(card.card_id, 1_000) for _ in range(12)), return_exceptions=True
+    )
+    accepted = [r for r in results if isinstance(r, pb.AuthorizeCardPaymentResponse)]
+    declined = [ErrorDetails.from_rpc_error(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(accepted) == 5
+    assert len(declined) == 7
+    assert {d.reason for d in declined} == {"CARD_LIMIT_EXCEEDED"}
+    assert await _spent(holder, card.card_id) == 5_000
