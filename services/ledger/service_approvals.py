@@ -9,12 +9,13 @@ one transfer exactly one wins. Policy changes and decisions are audited in the s
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,11 +77,15 @@ class ApprovalStorePort(CommitStore, AccountReader, RequestClaims, AuditWriter, 
 
 class PolicyCache:
     """Each tenant's policy, reused for ``APPROVAL_POLICY_CACHE_S`` (a read per transfer would double the hot path's
-    round trips). Bounded: past ``APPROVAL_POLICY_CACHE_TENANTS_MAX`` tenants it starts over."""
+    round trips). Bounded: past ``APPROVAL_POLICY_CACHE_TENANTS_MAX`` tenants it starts over.
+
+    One read per tenant at a time: the items of a batch (assessed concurrently) and the concurrent single transfers
+    that find the entry expired all wait for the same read instead of each taking a connection for it."""
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
         self._entries: dict[uuid.UUID, tuple[float, ApprovalPolicy]] = {}
+        self._loading: dict[uuid.UUID, asyncio.Task[ApprovalPolicy]] = {}
 
     def get(self, organization_id: uuid.UUID) -> ApprovalPolicy | None:
         entry = self._entries.get(organization_id)
@@ -89,21 +94,49 @@ class PolicyCache:
         return entry[1]
 
     def put(self, organization_id: uuid.UUID, policy: ApprovalPolicy) -> None:
+        # A read still in flight started before this policy was written: it must not overwrite it.
+        self._loading.pop(organization_id, None)
         if len(self._entries) >= limits.APPROVAL_POLICY_CACHE_TENANTS_MAX:
             self._entries.clear()
         self._entries[organization_id] = (self._monotonic(), policy)
+
+    async def get_or_load(
+        self, organization_id: uuid.UUID, load: Callable[[], Awaitable[ApprovalPolicy]]
+    ) -> ApprovalPolicy:
+        cached = self.get(organization_id)
+        if cached is not None:
+            return cached
+        loading = self._loading.get(organization_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(organization_id, load))
+            # A read whose waiters all went away still ends quietly (its error is not "never retrieved").
+            loading.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self._loading[organization_id] = loading
+        # Shielded: one waiter giving up does not cancel the read the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _load(
+        self, organization_id: uuid.UUID, load: Callable[[], Awaitable[ApprovalPolicy]]
+    ) -> ApprovalPolicy:
+        me = asyncio.current_task()
+        try:
+            policy = await load()
+            if self._loading.get(organization_id) is me:
+                self.put(organization_id, policy)
+            return policy
+        finally:
+            if self._loading.get(organization_id) is me:
+                del self._loading[organization_id]
 
 
 async def _policy(
     pool: asyncpg.Pool, store: ApprovalStorePort, cache: PolicyCache, organization_id: uuid.UUID
 ) -> ApprovalPolicy:
-    cached = cache.get(organization_id)
-    if cached is not None:
-        return cached
-    async with pool.acquire() as connection:
-        policy = await store.get_approval_policy(connection, organization_id) or EMPTY_POLICY
-    cache.put(organization_id, policy)
-    return policy
+    async def load() -> ApprovalPolicy:
+        async with pool.acquire() as connection:
+            return await store.get_approval_policy(connection, organization_id) or EMPTY_POLICY
+
+    return await cache.get_or_load(organization_id, load)
 
 
 class ApprovalGate:
