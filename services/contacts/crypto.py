@@ -8,9 +8,6 @@ ciphertext copied into another row or column fails authentication instead of dec
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import hashlib
 import hmac
 import os
@@ -24,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.contacts.domain import CiphertextInvalid, KeyVersionUnavailable
 from services.contacts.limits import KEY_BYTES, KEY_VERSION_MAX
-from services.kit.config import ConfigError, Env
+from services.kit.config import Env, decode_key
 
 CIPHERTEXT_FORMAT = b"\x01"
 NONCE_BYTES = 12
@@ -136,21 +133,6 @@ class BlindIndexer:
         """Keyed digest of a request that may contain a secret, for idempotency comparisons. Uses version 1 of
         the ring on purpose: replays must compare equal across blind-index rotations."""
         return hmac.new(self._ring.key(min(self._ring.keys)), b"request|" + canonical, hashlib.sha256).digest()
-
-
-def decode_key(raw: str, name: str) -> bytes:
-    """A 32-byte key given as base64url (padding optional) or 64 hex digits."""
-    text = raw.strip()
-    candidates: list[bytes] = []
-    if len(text) == 2 * KEY_BYTES:
-        with contextlib.suppress(ValueError):
-            candidates.append(bytes.fromhex(text))
-    with contextlib.suppress(binascii.Error, ValueError):
-        candidates.append(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    for candidate in candidates:
-        if len(candidate) == KEY_BYTES:
-            return candidate
-    raise ConfigError(f"{name} must be a {KEY_BYTES}-byte key as base64url or hex")
 
 
 def load_key_ring(env: Env, name: str) -> KeyRing:

@@ -6,6 +6,9 @@ are set. A missing or malformed setting raises ``ConfigError`` at start, before 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from urllib.parse import urlsplit
 
 PORT_MAX = 65_535
 METRICS_PORT_OFFSET = 1_000
+KEY_BYTES = 32
 
 
 class ConfigError(Exception):
@@ -111,6 +115,22 @@ class Env:
         if value is None and required:
             raise ConfigError(f"{name} (or {file_name}) is required but not set")
         return value
+
+
+def decode_key(raw: str, name: str) -> bytes:
+    """A 32-byte key given as base64url (padding optional) or 64 hex digits; ``name`` is the setting, for the
+    error (which never echoes the value)."""
+    text = raw.strip()
+    candidates: list[bytes] = []
+    if len(text) == 2 * KEY_BYTES:
+        with contextlib.suppress(ValueError):
+            candidates.append(bytes.fromhex(text))
+    with contextlib.suppress(binascii.Error, ValueError):
+        candidates.append(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    for candidate in candidates:
+        if len(candidate) == KEY_BYTES:
+            return candidate
+    raise ConfigError(f"{name} must be a {KEY_BYTES}-byte key as base64url or hex")
 
 
 @dataclass(frozen=True, slots=True)

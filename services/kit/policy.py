@@ -130,7 +130,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "risk.assessments.read",
         "risk.aml_reports.read",
     ),
-    "auditor": (*_SELF_SERVICE, "*.*.read", "ledger.transfers.export"),
+    "auditor": (*_SELF_SERVICE, "*.*.read", "ledger.compliance.export"),
     "support": (
         *_SELF_SERVICE,
         "contacts.contacts.read",

@@ -16,6 +16,7 @@ from services.ledger import limits
 from services.ledger.app import LedgerApp
 from services.ledger.card_vault import CARD_SECRET_SCOPES, CardVault, GrpcCardVault
 from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
+from services.ledger.export_keys import ExportKeys, load_export_keys
 from services.ledger.jobs import background_jobs
 from services.ledger.retention import ledger_retention_job, load_ledger_retention
 from services.ledger.risk_gate import ASSESS_SCOPE, RiskGate, RiskGateConfig, RiskGateSetup
@@ -33,9 +34,11 @@ class LedgerProcess:
         pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
         card_vault: CardVault | None = None,
         retention: RetentionPolicy | None = None,
+        export_keys: ExportKeys | None = None,
     ) -> None:
         self._risk_gate = risk_gate
         self._retention = retention or load_ledger_retention(Env({}))
+        self._export_keys = export_keys
         self._card_vault = card_vault
         self._directory = directory
         self._pay_by_phone_floor_s = pay_by_phone_floor_s
@@ -49,6 +52,7 @@ class LedgerProcess:
                 directory=self._directory,
                 pay_by_phone_floor_s=self._pay_by_phone_floor_s,
                 card_vault=self._card_vault,
+                export_keys=self._export_keys,
             )
         return self._app
 
@@ -130,6 +134,7 @@ def spec(env: Env, *, serving: bool = True) -> ServiceSpec:
         floor_ms / 1000,
         load_card_vault(env) if serving else None,
         load_ledger_retention(env),
+        export_keys=load_export_keys(env) if serving else None,
     )
     return ServiceSpec(
         name="ledger",

@@ -8,12 +8,14 @@ from functools import cached_property
 from services.kit.grpc_server import Runtime
 from services.ledger.card_vault import CardVault, NoCardVault
 from services.ledger.commit import Clock
+from services.ledger.export_keys import ExportKeys
 from services.ledger.group_commit import GroupCommitter
 from services.ledger.risk_gate import RiskGateSetup
 from services.ledger.service import AccountService, utc_now
 from services.ledger.service_approvals import ApprovalGate, ApprovalService, PolicyCache
 from services.ledger.service_assets import AssetService
 from services.ledger.service_cards import CardService
+from services.ledger.service_exports import ExportService
 from services.ledger.service_fx import FxService
 from services.ledger.service_integrity import IntegrityService
 from services.ledger.service_invoices import InvoiceService
@@ -41,8 +43,11 @@ class LedgerApp:
         directory: PayeeDirectory | None = None,
         pay_by_phone_floor_s: float = RESPONSE_FLOOR_S_DEFAULT,
         card_vault: CardVault | None = None,
+        export_keys: ExportKeys | None = None,
     ) -> None:
         self.runtime = runtime
+        # Pseudonym keys of compliance exports; without them ExportTransactions is UNAVAILABLE.
+        self.export_keys = export_keys
         # Card secrets live in the contacts vault; without one, issuing, revealing and closing cards are UNAVAILABLE.
         self.card_vault: CardVault = card_vault or NoCardVault()
         # PayByPhone's way to the contacts vault; without one the RPC answers UNAVAILABLE.
@@ -122,3 +127,7 @@ class LedgerApp:
     @cached_property
     def cards(self) -> CardService:
         return CardService(self.runtime.pool, self.store, self.clock, self.card_vault, self.transfer_gate)
+
+    @cached_property
+    def exports(self) -> ExportService:
+        return ExportService(self.runtime.pool, self.store, self.clock, self.export_keys)

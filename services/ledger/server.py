@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.kit.grpc_server import Registration, Runtime
-from services.ledger import wire, wire_approvals, wire_cards, wire_invoices, wire_loyalty
+from services.ledger import wire, wire_approvals, wire_cards, wire_exports, wire_invoices, wire_loyalty
 from services.ledger.app import LedgerApp
 from services.ledger.caller import current_caller
 from services.ledger.domain_approvals import ApprovalDecision
@@ -334,6 +334,23 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
         )
         return integrity_pb2.ListAuditEventsResponse(
             audit_events=[wire.audit_event_out(e) for e in page.items], next_page_token=page.next_page_token
+        )
+
+    async def ExportTransactions(
+        self, request: integrity_pb2.ExportTransactionsRequest, context: Any
+    ) -> integrity_pb2.ExportTransactionsResponse:
+        page = await self._app.exports.export_transactions(
+            current_caller(),
+            export_id=request.export_id,
+            start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
+            end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
+            pseudonym_key_id=request.pseudonym_key_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return integrity_pb2.ExportTransactionsResponse(
+            transfers=[wire_exports.exported_transfer_out(t) for t in page.items],
+            next_page_token=page.next_page_token,
         )
 
     # --- fx ---

@@ -14,6 +14,7 @@ from services.ledger.store_approvals import ApprovalStore
 from services.ledger.store_cards import CardStore
 from services.ledger.store_chain import ChainStore
 from services.ledger.store_commit import CommitWriteStore
+from services.ledger.store_exports import ExportStore
 from services.ledger.store_fx import FxStore
 from services.ledger.store_invariants import InvariantStore
 from services.ledger.store_invoices import InvoiceStore
@@ -37,6 +38,7 @@ class PostgresLedgerStore(
     CardStore,
     ReversalStore,
     TransferLinkStore,
+    ExportStore,
 ):
     async def find_batch(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, batch_id: uuid.UUID

@@ -18,11 +18,14 @@ from services.kit.grpc_server import WalletServer
 from services.kit.migrations import apply_migrations
 from services.kit.testing import SigningKey, config_for_tests, start_test_server, static_verifier
 from services.ledger.app import LedgerApp
+from services.ledger.export_keys import ExportKeys
 from services.ledger.server import registrations_for
 from wallet.common.v1 import money_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_service_pb2_grpc, ledger_transfers_pb2
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ledger" / "migrations"
+# Compliance exports' keys in the tests: the server secret and one named key, `quarterly`.
+TEST_EXPORT_KEYS = ExportKeys(b"export server secret for tests..", {"quarterly": b"quarterly named key for tests..."})
 
 
 @dataclass
@@ -129,7 +132,7 @@ async def ledger(postgres_server_url: str, redis_server_url: str) -> AsyncIterat
     holder: dict[str, LedgerApp] = {}
 
     def build(runtime: Any) -> Any:
-        holder["app"] = LedgerApp(runtime)
+        holder["app"] = LedgerApp(runtime, export_keys=TEST_EXPORT_KEYS)
         return registrations_for(holder["app"])
 
     server = await start_test_server(config, build, static_verifier(key))

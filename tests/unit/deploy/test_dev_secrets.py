@@ -13,8 +13,7 @@ from deploy.dev_secrets import dev_secrets, main, platform_client_secret
 from deploy.policy import containers, pod_spec, workloads
 from deploy.render import render
 from services.auth.config import decode_master_key
-from services.contacts.crypto import decode_key
-from services.kit.config import Env
+from services.kit.config import Env, decode_key
 
 DEV = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "overlays" / "dev"
 
