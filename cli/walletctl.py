@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import keys, ledger, risk, vault
+from cli import export, keys, ledger, risk, vault
 from cli.bootstrap import bootstrap
 from cli.invariants import invariants
 from cli.status import status
@@ -31,6 +31,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(keys.app, name="keys")
 app.add_typer(vault.app, name="vault")
 app.add_typer(risk.app, name="risk")
+app.add_typer(export.app, name="export")
 
 if __name__ == "__main__":
     app()

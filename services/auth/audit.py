@@ -40,6 +40,7 @@ EVENT_TYPES: dict[str, str] = {
     events.RolesChanged.DESCRIPTOR.full_name: "ROLES_CHANGED",
     events.ServiceAccountSecretRotated.DESCRIPTOR.full_name: "SERVICE_ACCOUNT_SECRET_ROTATED",
     events.OrganizationPolicyChanged.DESCRIPTOR.full_name: "ORGANIZATION_POLICY_CHANGED",
+    events.AuditEventsExported.DESCRIPTOR.full_name: "AUDIT_EVENTS_EXPORTED",
 }
 
 

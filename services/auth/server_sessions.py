@@ -229,6 +229,7 @@ class SessionHandlers(HandlerBase):
             event_type=wire.event_type_name(request.event_type),
             start_s=wire.seconds_of(request.start_time) if request.HasField("start_time") else None,
             end_s=wire.seconds_of(request.end_time) if request.HasField("end_time") else None,
+            export_id=request.export_id,
         )
         return audit_pb.ListAuditEventsResponse(
             audit_events=[wire.audit_event(event) for event in page.events], next_page_token=page.next_page_token

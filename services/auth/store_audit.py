@@ -13,6 +13,9 @@ from services.auth.store_rows import seconds, ts
 from services.kit import outbox
 from wallet.common.v1 import events_pb2
 
+# The event type of an audit-trail export (the enum value name without its prefix, as the table stores types).
+AUDIT_EVENTS_EXPORTED = "AUDIT_EVENTS_EXPORTED"
+
 
 class AuditQueries:
     _connection: asyncpg.Connection
@@ -33,6 +36,26 @@ class AuditQueries:
             ts(record.occurred_at),
         )
         await outbox.enqueue(self._connection, stream, envelope)
+
+    async def exported_audit_filters(self, organization_id: str, export_id: str) -> dict[str, str] | None:
+        """The filters recorded when the audit trail was first read under ``export_id`` (locked per export, so two
+        concurrent first pages record it once); None when it never was."""
+        await self._connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 11))",
+            f"auth.export|{organization_id}|{export_id}",
+        )
+        raw = await self._connection.fetchval(
+            "SELECT details FROM audit_events WHERE organization_id = $1 AND event_type = $2 "
+            "AND details->>'export_id' = $3 ORDER BY audit_event_id LIMIT 1",
+            uuid.UUID(organization_id),
+            AUDIT_EVENTS_EXPORTED,
+            export_id,
+        )
+        if raw is None:
+            return None
+        details: dict[str, str] = json.loads(raw)
+        prefix = "filters."
+        return {key.removeprefix(prefix): value for key, value in details.items() if key.startswith(prefix)}
 
     async def list_audit(
         self,

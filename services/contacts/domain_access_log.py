@@ -26,6 +26,11 @@ class AccessAction(enum.IntEnum):
     EXPORT = 4
     ERASURE = 5
     CARD_SECRET_REVEAL = 6
+    ACCESS_LOG_EXPORT = 7
+
+
+# The subject of an access-log export that lists every subject of the tenant (the column is NOT NULL).
+TENANT_WIDE_SUBJECT = UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)

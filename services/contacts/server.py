@@ -196,6 +196,7 @@ class ContactsServer(contacts_service_pb2_grpc.ContactsServiceServicer):
             request.action,
             wire.optional_time(request.start_time, request.HasField("start_time")),
             wire.optional_time(request.end_time, request.HasField("end_time")),
+            request.export_id,
         )
         return access_log_pb2.ListAccessLogResponse(
             entries=[wire.access_log_entry(e) for e in page.entries], next_page_token=page.next_page_token

@@ -7,7 +7,7 @@ returns a receipt signed with the vault's Ed25519 key, whose private half is kep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +17,13 @@ from uuid import UUID
 from services.contacts.caller import Caller, access_entry
 from services.contacts.contact_reader import CONTACT_TABLE, PHONE_FIELD, MaskedContact
 from services.contacts.domain import Contact, ContactNotFound, phone_from_e164
-from services.contacts.domain_access_log import AccessAction, AccessLogEntry, ChainVerdict, verify_chain
+from services.contacts.domain_access_log import (
+    TENANT_WIDE_SUBJECT,
+    AccessAction,
+    AccessLogEntry,
+    ChainVerdict,
+    verify_chain,
+)
 from services.contacts.domain_cards import CardSecret
 from services.contacts.envelope import DataKeyTx, Envelope, decrypt_field
 from services.contacts.limits import (
@@ -27,7 +33,7 @@ from services.contacts.limits import (
 )
 from services.contacts.receipts import ReceiptSigner, SigningKeyTx
 from services.contacts.store_secrets import ReceiptRecord
-from services.kit.errors import FieldViolation, invalid
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
 from services.kit.ids import parse_uuid, uuid7
 from services.kit.paging import decode_page_token, next_page, page_size
 
@@ -38,6 +44,8 @@ class SubjectsTx(DataKeyTx, SigningKeyTx, Protocol):
     async def chain_pending(self, organization_id: UUID, limit: int) -> int: ...
 
     async def tenants_with_unchained_entries(self, limit: int) -> list[UUID]: ...
+
+    async def exported_access_log(self, organization_id: UUID, export_id: UUID) -> str | None: ...
 
     async def list_access(
         self,
@@ -132,8 +140,13 @@ class SubjectsService:
         action_value: int,
         start_time: datetime | None,
         end_time: datetime | None,
+        export_id_text: str = "",
     ) -> AccessLogPage:
         customer_id = self._subject(caller, customer_id_text, required=False)
+        export_violations: list[FieldViolation] = []
+        export_id = parse_uuid(export_id_text, "export_id", export_violations, required=False)
+        if export_violations:
+            raise invalid(export_violations)
         action: AccessAction | None = None
         if action_value:
             try:
@@ -147,9 +160,13 @@ class SubjectsService:
             "start": start_time.isoformat() if start_time else "",
             "end": end_time.isoformat() if end_time else "",
         }
+        if export_id is not None:
+            filters["export"] = str(export_id)
         cursor = decode_page_token(page_token, filters)
         before = (datetime.fromisoformat(str(cursor["at"])), UUID(str(cursor["id"]))) if cursor is not None else None
         async with self._store.transaction() as tx:
+            if export_id is not None and cursor is None:
+                await self._audit_export_once(tx, caller, export_id, customer_id, filters)
             await tx.chain_pending(caller.organization_id, ACCESS_LOG_CHAIN_BATCH_MAX)
         async with self._store.transaction() as tx:
             entries = await tx.list_access(
@@ -162,6 +179,29 @@ class SubjectsService:
             filters,
         )
         return AccessLogPage(page, next_token)
+
+    async def _audit_export_once(
+        self,
+        tx: SubjectsTx,
+        caller: Caller,
+        export_id: UUID,
+        customer_id: UUID | None,
+        filters: Mapping[str, object],
+    ) -> None:
+        """A read marked as an export is itself an access-log entry, once per export (a retried first page replays);
+        the same export id with other filters is ``IDEMPOTENCY_KEY_REUSED``."""
+        wanted = {name: value for name, value in filters.items() if name != "export"}
+        justification = f"export_id={export_id}; filters={json.dumps(wanted, sort_keys=True)}"
+        recorded = await tx.exported_access_log(caller.organization_id, export_id)
+        if recorded is not None:
+            if recorded != justification:
+                raise IdempotencyKeyReused("export_id", "filters")
+            return
+        subject = customer_id or TENANT_WIDE_SUBJECT
+        entry = access_entry(
+            caller, AccessAction.ACCESS_LOG_EXPORT, subject, self._clock(), justification=justification
+        )
+        await tx.append_access(entry)
 
     async def verify_access_log(self, caller: Caller, start_sequence: int, end_sequence: int) -> ChainVerdict:
         violations: list[FieldViolation] = []

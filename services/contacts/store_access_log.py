@@ -105,6 +105,22 @@ class AccessLogStatements:
             )
         return len(updates)
 
+    async def exported_access_log(self, organization_id: UUID, export_id: UUID) -> str | None:
+        """The justification recorded when the access log was first read under ``export_id`` (locked per export, so
+        two concurrent first pages record it once); None when it never was."""
+        await self.connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 11))",
+            f"contacts.export|{organization_id}|{export_id}",
+        )
+        recorded: str | None = await self.connection.fetchval(
+            """SELECT justification FROM access_log WHERE organization_id = $1 AND action = $2
+                  AND justification LIKE $3 ORDER BY entry_number LIMIT 1""",
+            organization_id,
+            int(AccessAction.ACCESS_LOG_EXPORT),
+            f"export_id={export_id};%",
+        )
+        return recorded
+
     async def list_access(
         self,
         organization_id: UUID,

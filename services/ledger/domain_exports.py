@@ -1,15 +1,14 @@
 """Compliance exports of transfers, as pure rules: the request's checks, what one exported transfer holds (only
 pseudonyms, kinds, amounts, states and times: no raw id, no reference text, no personal data), the record that
-audits an export, and the rule that one export id names one export."""
+audits an export."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.kit.errors import FieldViolation, IdempotencyKeyReused, first_differing_field
+from services.kit.errors import FieldViolation
 from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.domain_transfers import TransferStatus
@@ -42,14 +41,6 @@ class ExportQuery:
             "end_time": self.end_time.isoformat(),
             "pseudonym_key_id": self.key_name or PER_EXPORT_KEY_LABEL,
         }
-
-    def check_same_export(self, recorded: Mapping[str, str]) -> None:
-        """A first page asked again with an export id already audited: the same export replays, other filters or
-        another key under the same id are ``IDEMPOTENCY_KEY_REUSED``."""
-        wanted = self.audit_details()
-        differing = first_differing_field((name, wanted[name], recorded.get(name)) for name in wanted)
-        if differing is not None:
-            raise IdempotencyKeyReused("export_id", differing)
 
 
 def parse_export_query(

@@ -331,6 +331,7 @@ class LedgerServer(ledger_service_pb2_grpc.LedgerServiceServicer):
             actor_principal_id=request.actor_principal_id,
             start_time=wire.timestamp_in(request.start_time, request.HasField("start_time")),
             end_time=wire.timestamp_in(request.end_time, request.HasField("end_time")),
+            export_id=request.export_id,
         )
         return integrity_pb2.ListAuditEventsResponse(
             audit_events=[wire.audit_event_out(e) for e in page.items], next_page_token=page.next_page_token

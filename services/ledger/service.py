@@ -32,12 +32,12 @@ from services.ledger.events import account_event, outbox_row
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.store_accounts import AccountFilter, AuditEvent, ClaimedRequest
 from services.ledger.store_chain import OutboxRow
-from services.ledger.store_ports import AccountReader, AuditWriter, RequestClaims, ReversalReader
+from services.ledger.store_ports import AccountReader, AuditWriter, ExportAudits, RequestClaims, ReversalReader
 from services.ledger.store_transfer_links import TransferLinks
 from services.ledger.store_transfers import BalanceAt, StatementRow, TransferFilter, TransferKey
 
 
-class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, ReversalReader, Protocol):
+class LedgerStore(CommitStore, AccountReader, RequestClaims, AuditWriter, ReversalReader, ExportAudits, Protocol):
     async def transfer_links(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, transfer_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, TransferLinks]: ...

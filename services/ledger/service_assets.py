@@ -9,13 +9,18 @@ import asyncpg
 from services.kit import paging
 from services.kit.db import transaction
 from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
+from services.kit.ids import parse_uuid
 from services.ledger import limits
 from services.ledger.caller import Caller
 from services.ledger.commit import Clock
 from services.ledger.currencies import CURRENCY_CODE_PATTERN, ISO_CURRENCIES, Currency
 from services.ledger.pages import Page, checked_page_size, cursor_uuid
 from services.ledger.service import LedgerStore, utc_now
+from services.ledger.service_exports import audit_export_once
 from services.ledger.store_accounts import AuditEvent
+
+# The method an audit-log export is recorded under (the ledger's audit events name methods by their short name).
+AUDIT_EXPORT_METHOD = "ListAuditEvents"
 
 
 class AssetService:
@@ -82,16 +87,27 @@ class AssetService:
         actor_principal_id: str,
         start_time: dt.datetime | None,
         end_time: dt.datetime | None,
+        export_id: str = "",
     ) -> Page[AuditEvent]:
         violations: list[FieldViolation] = []
         size = checked_page_size(page_size, violations)
         if start_time and end_time and end_time <= start_time:
             violations.append(FieldViolation("end_time", "must be after start_time"))
+        export = parse_uuid(export_id, "export_id", violations, required=False)
         if violations:
             raise invalid(violations)
         filter_key = {"r": resource_id, "a": actor_principal_id, "from": str(start_time), "to": str(end_time)}
-        before = cursor_uuid(paging.decode_page_token(page_token, filter_key), "i")
-        async with self._pool.acquire() as connection:
+        if export is not None:
+            filter_key["export"] = str(export)
+        cursor = paging.decode_page_token(page_token, filter_key)
+        before = cursor_uuid(cursor, "i")
+        async with transaction(self._pool) as connection:
+            if export is not None and cursor is None:
+                # Read as part of an export (walletctl's audit trail): audited once, on its first page.
+                details = {key: value for key, value in filter_key.items() if key != "export"}
+                await audit_export_once(
+                    self._store, connection, caller, AUDIT_EXPORT_METHOD, export, details, self._clock()
+                )
             rows = await self._store.list_audit_events(
                 connection,
                 caller.organization_id,

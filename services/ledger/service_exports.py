@@ -7,13 +7,14 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Protocol
 
 import asyncpg
 
 from services.kit import paging
 from services.kit.db import transaction
-from services.kit.errors import FieldViolation, Unavailable, invalid
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, Unavailable, first_differing_field, invalid
 from services.ledger.caller import Caller
 from services.ledger.commit import Clock
 from services.ledger.domain_exports import (
@@ -27,7 +28,7 @@ from services.ledger.domain_exports import (
 from services.ledger.export_keys import CURSOR_NONCE_BYTES, ExportKeys
 from services.ledger.pages import Page, checked_page_size
 from services.ledger.service import record_audit
-from services.ledger.store_ports import AuditWriter
+from services.ledger.store_ports import AuditWriter, ExportAudits
 
 
 class ExportsNotConfigured(Unavailable):
@@ -35,7 +36,11 @@ class ExportsNotConfigured(Unavailable):
         super().__init__("transaction exports are not configured on this ledger (LEDGER_EXPORT_PSEUDONYM_KEY)")
 
 
-class ExportStore(AuditWriter, Protocol):
+class AuditedExports(ExportAudits, AuditWriter, Protocol):
+    """What auditing an export once needs."""
+
+
+class ExportStore(AuditedExports, Protocol):
     async def export_rows(
         self,
         connection: asyncpg.Connection,
@@ -45,12 +50,27 @@ class ExportStore(AuditWriter, Protocol):
         after: tuple[dt.datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[ExportRow]: ...
-    async def lock_export(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID
-    ) -> None: ...
-    async def export_audit_details(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID
-    ) -> dict[str, str] | None: ...
+
+
+async def audit_export_once(
+    store: AuditedExports,
+    connection: asyncpg.Connection,
+    caller: Caller,
+    method: str,
+    export_id: uuid.UUID,
+    details: Mapping[str, str],
+    now: dt.datetime,
+) -> None:
+    """Audits an export of ``method``'s records once, in the caller's transaction: a retried first page finds the
+    record and replays; the same export id with other details is ``IDEMPOTENCY_KEY_REUSED``."""
+    await store.lock_export(connection, caller.organization_id, export_id)
+    recorded = await store.export_audit_details(connection, caller.organization_id, export_id, method)
+    if recorded is None:
+        await record_audit(store, connection, caller, method, str(export_id), str(export_id), details, now)
+        return
+    differing = first_differing_field((name, details[name], recorded.get(name)) for name in details)
+    if differing is not None:
+        raise IdempotencyKeyReused("export_id", differing)
 
 
 def _cursor_invalid() -> paging.PageTokenInvalid:
@@ -107,15 +127,10 @@ class ExportService:
         """Audits the export unless it already was (a retried first page replays), and reads its first rows."""
         org = caller.organization_id
         async with transaction(self._pool) as connection:
-            await self._store.lock_export(connection, org, query.export_id)
-            recorded = await self._store.export_audit_details(connection, org, query.export_id)
-            if recorded is None:
-                export_id = str(query.export_id)
-                details = query.audit_details()
-                now = self._clock()
-                await record_audit(self._store, connection, caller, EXPORT_METHOD, export_id, export_id, details, now)
-            else:
-                query.check_same_export(recorded)
+            details = query.audit_details()
+            await audit_export_once(
+                self._store, connection, caller, EXPORT_METHOD, query.export_id, details, self._clock()
+            )
             return await self._store.export_rows(connection, org, query.start_time, query.end_time, None, limit)
 
     def _binding(self, organization_id: uuid.UUID, query: ExportQuery) -> bytes:

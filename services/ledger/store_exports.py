@@ -9,7 +9,7 @@ import uuid
 
 import asyncpg
 
-from services.ledger.domain_exports import EXPORT_METHOD, ExportRow
+from services.ledger.domain_exports import ExportRow
 
 
 class ExportStore:
@@ -75,16 +75,16 @@ class ExportStore:
         )
 
     async def export_audit_details(
-        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID, method: str
     ) -> dict[str, str] | None:
-        """The details recorded when the export was audited; None when it never was."""
+        """The details recorded when the export (of ``method``'s records) was audited; None when it never was."""
         raw = await connection.fetchval(
             """SELECT details FROM audit_events
                 WHERE organization_id = $1 AND resource_id = $2 AND method = $3
                 ORDER BY audit_event_id LIMIT 1""",
             organization_id,
             str(export_id),
-            EXPORT_METHOD,
+            method,
         )
         if raw is None:
             return None

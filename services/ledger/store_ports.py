@@ -57,3 +57,14 @@ class ReversalReader(Protocol):
     async def reversal_totals(
         self, connection: asyncpg.Connection, organization_id: uuid.UUID, original_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ReversalTotals]: ...
+
+
+class ExportAudits(Protocol):
+    """Exports are audited once: a lock per export id, and the details recorded when it was audited."""
+
+    async def lock_export(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID
+    ) -> None: ...
+    async def export_audit_details(
+        self, connection: asyncpg.Connection, organization_id: uuid.UUID, export_id: uuid.UUID, method: str
+    ) -> dict[str, str] | None: ...

@@ -75,6 +75,7 @@ class RiskServer(risk_service_pb2_grpc.RiskServiceServicer):
             decision=_enum(Decision, request.decision),
             start_s=wire.seconds(request.start_time, request.HasField("start_time")),
             end_s=wire.seconds(request.end_time, request.HasField("end_time")),
+            export_id=request.export_id,
         )
         return risk_assessments_pb2.ListAssessmentsResponse(
             assessments=[wire.record_to_proto(record) for record in page.items], next_page_token=page.next_page_token

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
-from services.kit.errors import FieldViolation, IdempotencyKeyReused, invalid
+from services.kit.errors import FieldViolation, IdempotencyKeyReused, first_differing_field, invalid
 from services.kit.ids import parse_uuid, uuid7
 from services.kit.paging import decode_page_token, next_page, page_size
 from services.kit.tokens import Principal
@@ -118,6 +118,9 @@ class Assessments(Protocol):
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[AssessmentRecord]: ...
+    async def audit_export(
+        self, organization_id: str, export_id: uuid.UUID, actor: str, detail: dict[str, str]
+    ) -> dict[str, str] | None: ...
     async def replay_page(
         self,
         organization_id: str,
@@ -345,14 +348,21 @@ class RiskService:
         decision: Decision | None,
         start_s: float | None,
         end_s: float | None,
+        export_id: str = "",
     ) -> Page:
         violations: list[FieldViolation] = []
         account = parse_uuid(account_id, "account_id", violations, required=False)
+        export = parse_uuid(export_id, "export_id", violations, required=False)
         if violations:
             raise invalid(violations)
         size = page_size(page_size_requested)
         filters = {"account_id": account_id, "decision": decision and decision.value, "start": start_s, "end": end_s}
-        after = cursor_after(decode_page_token(page_token, filters))
+        if export is not None:
+            filters["export"] = str(export)
+        cursor = decode_page_token(page_token, filters)
+        if export is not None and cursor is None:
+            await self._audit_export(principal, export, filters)
+        after = cursor_after(cursor)
         records = await self._assessments.page(
             principal.organization_id,
             account_id=account,
@@ -369,6 +379,17 @@ class RiskService:
             filters,
         )
         return Page(page, token)
+
+    async def _audit_export(self, principal: Principal, export: uuid.UUID, filters: dict[str, Any]) -> None:
+        """A read marked as an export is audited once, on its first page; the same export id with other filters is
+        ``IDEMPOTENCY_KEY_REUSED``."""
+        detail = {name: "" if value is None else str(value) for name, value in filters.items() if name != "export"}
+        recorded = await self._assessments.audit_export(principal.organization_id, export, principal.subject, detail)
+        if recorded is None:
+            return
+        differing = first_differing_field((name, detail[name], recorded.get(name)) for name in detail)
+        if differing is not None:
+            raise IdempotencyKeyReused("export_id", differing)
 
     async def get_features(
         self, principal: Principal, account_id: str, device_id: str, counterparty_id: str

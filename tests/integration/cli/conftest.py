@@ -43,6 +43,7 @@ from tests.integration.auth.conftest import (
     start_auth,
 )
 from tests.integration.contacts.conftest import vault_environ
+from tests.integration.ledger.conftest import TEST_EXPORT_KEYS
 from tests.integration.risk.conftest import Tokens
 from tests.integration.services_stack import auth_backed_verifier
 from wallet.ledger.v1 import ledger_service_pb2_grpc
@@ -132,7 +133,7 @@ async def suite(
     ledger_holder: list[LedgerApp] = []
 
     def build_ledger(runtime: Runtime) -> Sequence[Registration]:
-        ledger_holder.append(LedgerApp(runtime))
+        ledger_holder.append(LedgerApp(runtime, export_keys=TEST_EXPORT_KEYS))
         return ledger_registrations(ledger_holder[0])
 
     ledger = await start_test_server(

@@ -1,5 +1,5 @@
 """services/ledger/domain_exports.py: the export request's checks, page tokens bound to the export, its period and
-its key, one export id naming one export, and exported rows carrying pseudonyms only."""
+its key, and exported rows carrying pseudonyms only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from services.kit import paging
-from services.kit.errors import FieldViolation, IdempotencyKeyReused
+from services.kit.errors import FieldViolation
 from services.ledger.domain_exports import ExportQuery, ExportRow, exported, parse_export_query
 from services.ledger.domain_transfers import TransferStatus
 from services.ledger.export_keys import pseudonym
@@ -85,17 +85,6 @@ def test_audit_details_name_the_period_and_the_key_never_the_key_material() -> N
         "pseudonym_key_id": "(per-export)",
     }
     assert query(key_name="quarterly").audit_details()["pseudonym_key_id"] == "quarterly"
-
-
-def test_one_export_id_names_one_export() -> None:
-    recorded = query().audit_details()
-    query().check_same_export(recorded)
-    with pytest.raises(IdempotencyKeyReused) as raised:
-        query(end_time=END + dt.timedelta(days=1)).check_same_export(recorded)
-    assert raised.value.metadata["field"] == "end_time"
-    with pytest.raises(IdempotencyKeyReused) as raised:
-        query(key_name="quarterly").check_same_export(recorded)
-    assert raised.value.metadata["field"] == "pseudonym_key_id"
 
 
 def row(**changes: object) -> ExportRow:
