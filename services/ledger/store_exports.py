@@ -26,6 +26,7 @@ class ExportStore:
         rows = await connection.fetch(
             """SELECT t.transfer_id, t.debit_account_id, t.credit_account_id, t.currency, t.amount_minor,
                       t.posted_amount_minor, t.kind, t.status, t.risk_decision, t.created_at, t.posted_at,
+                      t.reversal_of_transfer_id,
                       d.customer_id AS debit_customer_id, d.kind AS debit_kind,
                       c.customer_id AS credit_customer_id, c.kind AS credit_kind
                  FROM transfers t
@@ -56,8 +57,7 @@ class ExportStore:
                 posted_amount_minor=row["posted_amount_minor"],
                 kind=row["kind"],
                 status=row["status"],
-                # Reversals (ReverseTransfer) are not in the ledger yet; their link joins here when they are.
-                reversal_of_transfer_id=None,
+                reversal_of_transfer_id=row["reversal_of_transfer_id"],
                 risk_decision=row["risk_decision"],
                 created_at=row["created_at"],
                 posted_at=row["posted_at"],

@@ -14,7 +14,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kit.status import ErrorDetails
 from tests.integration.ledger.conftest import LedgerHarness
-from wallet.ledger.v1 import ledger_accounts_pb2
+from wallet.common.v1 import money_pb2
+from wallet.ledger.v1 import ledger_accounts_pb2, ledger_transfers_pb2
 from wallet.ledger.v1 import ledger_integrity_pb2 as pb
 
 pytestmark = pytest.mark.integration
@@ -210,3 +211,23 @@ async def test_bad_export_requests_are_invalid(ledger: LedgerHarness) -> None:
         ledger.stub.ExportTransactions(export_request(str(uuid.uuid4()), pseudonym_key_id="annual"), metadata=auditor)
     )
     assert [v.field for v in unknown.field_violations] == ["pseudonym_key_id"]
+
+
+async def test_a_reversal_names_its_original_by_pseudonym(ledger: LedgerHarness) -> None:
+    org, _, _, transfers = await tenant_with_customers(ledger)
+    reversal_id = str(uuid.uuid4())
+    await ledger.stub.ReverseTransfer(
+        ledger_transfers_pb2.ReverseTransferRequest(
+            transfer_id=reversal_id,
+            original_transfer_id=transfers[-1],
+            amount=money_pb2.Money(currency="EUR", amount_minor=10),
+            reason=ledger_transfers_pb2.REVERSAL_REASON_CUSTOMER_REQUEST,
+        ),
+        metadata=ledger.auth(org=org),
+    )
+    rows = await read_export(ledger, org, str(uuid.uuid4()))
+    assert rows[-1].kind == ledger_transfers_pb2.TRANSFER_KIND_REVERSAL
+    assert rows[-1].reversal_of_transfer_pseudonym == rows[-2].transfer_pseudonym
+    assert rows[-1].amount.amount_minor == 10
+    assert all(row.reversal_of_transfer_pseudonym == "" for row in rows[:-1])
+    assert reversal_id.encode() not in rows[-1].SerializeToString()
