@@ -133,7 +133,7 @@ def serve() -> int:
         return holder["app"]
 
     def build(runtime: Runtime) -> list[Registration]:
-        servicer = BenchLedgerServer(app(runtime))  # type: ignore[abstract]
+        servicer = BenchLedgerServer(app(runtime))
         return [Registration(SERVICE_NAME, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, servicer)]
 
     def jobs(runtime: Runtime) -> list[BackgroundJob]:

@@ -621,8 +621,7 @@ def build_app(runtime: Runtime) -> LedgerApp:
 
 
 def registrations_for(app: LedgerApp) -> list[Registration]:
-    # The typed stubs declare every RPC abstract; the unbuilt ones are inherited on purpose (see the module docstring).
-    servicer = LedgerServer(app)  # type: ignore[abstract]
+    servicer = LedgerServer(app)
     return [Registration(SERVICE_NAME, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, servicer)]
 
 
