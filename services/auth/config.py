@@ -7,6 +7,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.auth import limits
 from services.kit.config import ConfigError, Env
@@ -41,6 +42,10 @@ class AuthSettings:
     webauthn_rp_id: str
     webauthn_rp_name: str
     webauthn_origins: tuple[str, ...]
+    # The member-mail job (security notices to staff) and its dev outbox file; None = `$WALLET_RUN_DIR/mail/
+    # outbox.jsonl`, resolved when the process knows its run directory.
+    member_mail: bool = True
+    mail_outbox: Path | None = None
 
 
 def decode_master_key(value: str, name: str) -> bytes:
@@ -98,7 +103,13 @@ def load_auth_settings(environ: Mapping[str, str] | None = None) -> AuthSettings
         webauthn_rp_id=env.string("AUTH_WEBAUTHN_RP_ID", WEBAUTHN_RP_ID_DEFAULT),
         webauthn_rp_name=env.string("AUTH_WEBAUTHN_RP_NAME", WEBAUTHN_RP_NAME_DEFAULT),
         webauthn_origins=_origins(env.string("AUTH_WEBAUTHN_ORIGINS", WEBAUTHN_ORIGINS_DEFAULT)),
+        member_mail=env.flag("AUTH_MEMBER_MAIL", True),
+        mail_outbox=_optional_path(env.optional_string("AUTH_MAIL_OUTBOX")),
     )
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _origins(value: str) -> tuple[str, ...]:

@@ -208,7 +208,6 @@ async def rename_device(core: AuthCore, *, device_id: str, display_name: str, re
 
 
 async def _revoke(
-    core: AuthCore,
     tx: AuthTransaction,
     organization_id: str,
     principal_id: str,
@@ -216,11 +215,11 @@ async def _revoke(
     actor: str,
     *,
     reset_by_admin: bool,
+    now_s: float,
 ) -> tuple[list[str], int]:
     """Revokes the device(s) and, in the same transaction, every session opened from them: their refresh tokens
     stop working at once. Audited (DeviceRevoked, SessionRevoked) and published on the auth event stream. Returns
     the device ids and the number of sessions revoked."""
-    now_s = core.clock()
     revoked_ids = await tx.revoke_devices(principal_id, device_id, now_s)
     session_count = 0
     for revoked_id in revoked_ids:
@@ -270,12 +269,11 @@ async def _audit_sessions_revoked(
 
 
 async def _remove_passkeys(
-    core: AuthCore, tx: AuthTransaction, organization_id: str, principal_id: str, actor: str
+    tx: AuthTransaction, organization_id: str, principal_id: str, actor: str, now_s: float
 ) -> tuple[int, int]:
     """An admin's reset also removes the member's passkeys (a lost phone may hold one, and a synced passkey can be
     registered again after recovery) and revokes the sessions a passkey opened. Audited as MfaChanged
     PASSKEY_REMOVED by the admin. Returns (passkeys removed, sessions revoked)."""
-    now_s = core.clock()
     passkey_ids = await tx.delete_principal_passkeys(principal_id, now_s)
     for passkey_id in passkey_ids:
         removed = events.MfaChanged(
@@ -307,7 +305,9 @@ async def revoke_device(core: AuthCore, *, device_id: str, request_id: str) -> D
     async with core.store.transaction() as tx:
         await _own_device(tx, principal_id, device_id)
         if not await core.claim_request(tx, organization_id, request_id, "revoke_device", device_id):
-            await _revoke(core, tx, organization_id, principal_id, device_id, principal_id, reset_by_admin=False)
+            await _revoke(
+                tx, organization_id, principal_id, device_id, principal_id, reset_by_admin=False, now_s=core.clock()
+            )
         return await _own_device(tx, principal_id, device_id)
 
 
@@ -320,7 +320,8 @@ class MemberReset:
 
 async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: str) -> MemberReset:
     """An admin revokes all of a member's devices and passkeys and the sessions they opened (lost phone), in one
-    transaction; the member's DeviceRevoked events carry ``reset_by_admin`` so an alerts consumer can notify them.
+    transaction; the member's DeviceRevoked events carry ``reset_by_admin`` so auth's member-mail job notifies
+    them. All the reset's events share one instant: the job mails one notice per reset (``domain_member_mail``).
     A replay answers zeros."""
     me = caller()
     violations: list[FieldViolation] = []
@@ -333,10 +334,11 @@ async def reset_member_devices(core: AuthCore, *, member_id: str, request_id: st
             raise domain.not_found("member")
         if await core.claim_request(tx, me.organization_id, request_id, "reset_member_devices", member_id):
             return MemberReset(0, 0, 0)
+        now_s = core.clock()
         revoked, device_sessions = await _revoke(
-            core, tx, me.organization_id, member_id, None, me.subject, reset_by_admin=True
+            tx, me.organization_id, member_id, None, me.subject, reset_by_admin=True, now_s=now_s
         )
-        passkeys, passkey_sessions = await _remove_passkeys(core, tx, me.organization_id, member_id, me.subject)
+        passkeys, passkey_sessions = await _remove_passkeys(tx, me.organization_id, member_id, me.subject, now_s)
         return MemberReset(len(revoked), passkeys, device_sessions + passkey_sessions)
 
 

@@ -1,17 +1,18 @@
 """Where SMS go: a ``SmsSink`` receives the plaintext number and the message inside the vault.
 
-Dev: ``FileSmsSink`` appends JSON lines to ``$WALLET_RUN_DIR/sms/outbox.jsonl`` — the one place outside the vault's
-memory where a plaintext number appears, on purpose, standing in for the SMS provider (dev only; never enabled in
-prod). Tests read that file. Prod: a provider adapter implementing ``SmsSink`` (not built yet).
+Dev: ``FileSmsSink`` appends JSON lines to ``$WALLET_RUN_DIR/sms/outbox.jsonl`` through the kit's
+``JsonLinesOutbox`` (directory 0700, file 0600) — the one place outside the vault's memory where a plaintext number
+appears, on purpose, standing in for the SMS provider (dev only; never enabled in prod). Tests read that file. Prod: a
+provider adapter implementing ``SmsSink`` (not built yet).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
+
+from services.kit.jsonl_outbox import JsonLinesOutbox
 
 
 class SmsSinkError(Exception):
@@ -28,12 +29,7 @@ class SmsSink(Protocol):
 class FileSmsSink:
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        self._outbox = JsonLinesOutbox(path)
 
     async def send(self, notification_id: UUID, to_e164: str, body: str) -> None:
-        line = json.dumps({"notification_id": str(notification_id), "to": to_e164, "body": body})
-        await asyncio.to_thread(self._append, line)
+        await self._outbox.append({"notification_id": str(notification_id), "to": to_e164, "body": body})

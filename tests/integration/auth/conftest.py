@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -27,6 +28,8 @@ from services.kit.testing import config_for_tests
 from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc, auth_sessions_pb2
 
 OWNER_PASSWORD = "correct horse battery staple 42"
+# Where test servers write their member mail (tests/conftest.py keeps its embedded databases beside it).
+TEST_MAIL_DIR = Path(__file__).resolve().parents[3] / ".run" / "test" / "mail"
 
 
 class Clock:
@@ -44,7 +47,9 @@ class Clock:
 
 def auth_env(**overrides: str) -> dict[str, str]:
     key = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-    return {"AUTH_SIGNING_KEY_ENCRYPTION_KEY": key, **overrides}
+    # Each test server mails members into its own file under the tests' run directory, never the dev suite's.
+    outbox = TEST_MAIL_DIR / f"auth-{uuid.uuid4().hex[:12]}.jsonl"
+    return {"AUTH_SIGNING_KEY_ENCRYPTION_KEY": key, "AUTH_MAIL_OUTBOX": str(outbox), **overrides}
 
 
 async def create_database(server_url: str) -> str:
