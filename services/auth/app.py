@@ -22,8 +22,8 @@ from services.auth.server import SERVICE_NAME, AuthServer
 from services.auth.service_member_mail import MemberMailer
 from services.auth.signing import KeyRing, OwnJwksSource
 from services.auth.store import AuthStore
-from services.kit.config import Env
 from services.auth.store_member_mail import MemberAddresses
+from services.kit.config import Env
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.outbox import OutboxRelay
 from services.kit.retention import RetentionPolicy
