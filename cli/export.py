@@ -4,7 +4,8 @@
   Lines; ``--key-name`` picks a configured pseudonym key to link exports on purpose.
 - ``audit-trail``: auth's audit events, the ledger's admin actions, the vault's access log and risk's decisions, each
   read through its service's listing with one ``export_id`` (so each service audits its part once), as JSON Lines
-  ``{"source": ..., "record": ...}``. Complaint steps join once risk's complaint listing takes a period and an
+  ``{"source": ..., "record": ...}``, each record cut down to its source's allow-list with customers pseudonymized
+  (``cli/audit_trail_privacy.py``). Complaint steps join once risk's complaint listing takes a period and an
   ``export_id`` (docs/decisions.md).
 Files are written atomically (``cli/export_files.py``): a failed or refused export leaves no file.
 """
@@ -12,9 +13,10 @@ Files are written atomically (``cli/export_files.py``): a failed or refused expo
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +26,21 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from cli.audit_trail_privacy import (
+    ACCESS_LOG_ENTRY,
+    ASSESSMENT,
+    AUTH_AUDIT_EVENT,
+    PSEUDONYM_KEY_BYTES,
+    Redactor,
+    Spec,
+    ledger_audit_event,
+    linked_export_key,
+)
 from cli.export_files import ExportFormat, RowWriter, atomic_text_file
 from cli.output import OrganizationOption, execute, fail
 from cli.session import Session
-from services.kit.config import Env
-from wallet.auth.v1 import auth_audit_pb2
+from services.kit.config import ConfigError, Env, decode_key
+from wallet.auth.v1 import auth_audit_pb2, auth_members_pb2, auth_service_accounts_pb2, auth_sessions_pb2
 from wallet.contacts.v1 import contacts_access_log_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_integrity_pb2, ledger_transfers_pb2
 from wallet.risk.v1 import risk_assessments_pb2
@@ -36,6 +48,8 @@ from wallet.risk.v1 import risk_assessments_pb2
 app = typer.Typer(help="Compliance exports: pseudonymized transactions and the audit trail.", no_args_is_help=True)
 
 EXPORT_PAGE_SIZE = 500
+# Pages of members and of service accounts read for the staff list: 200 x 500 = 100,000 each.
+STAFF_PAGES_MAX = 200
 # Rows pass through the progress bar's console on stderr, so stdout keeps only the summary line.
 progress_console = Console(stderr=True)
 
@@ -213,6 +227,12 @@ class AuditSource:
     request: Callable[..., Message]
     records: Callable[[Any], Sequence[Message]]
     moment: Callable[[Any], timestamp_pb2.Timestamp]
+    # The record as the export carries it: only its allow-listed fields (cli/audit_trail_privacy.py).
+    redact: Callable[[Redactor, Mapping[str, Any]], dict[str, Any]]
+
+
+def _allow_list(spec: Spec) -> Callable[[Redactor, Mapping[str, Any]], dict[str, Any]]:
+    return lambda redactor, record: redactor.record(record, spec)
 
 
 AUDIT_SOURCES = (
@@ -223,6 +243,7 @@ AUDIT_SOURCES = (
         auth_audit_pb2.ListAuditEventsRequest,
         lambda reply: reply.audit_events,
         lambda record: record.occurred_at,
+        _allow_list(AUTH_AUDIT_EVENT),
     ),
     AuditSource(
         "ledger.admin_actions",
@@ -231,6 +252,7 @@ AUDIT_SOURCES = (
         ledger_integrity_pb2.ListAuditEventsRequest,
         lambda reply: reply.audit_events,
         lambda record: record.occurred_at,
+        ledger_audit_event,
     ),
     AuditSource(
         "contacts.access_log",
@@ -239,6 +261,7 @@ AUDIT_SOURCES = (
         contacts_access_log_pb2.ListAccessLogRequest,
         lambda reply: reply.entries,
         lambda record: record.occurred_at,
+        _allow_list(ACCESS_LOG_ENTRY),
     ),
     AuditSource(
         "risk.decisions",
@@ -247,70 +270,145 @@ AUDIT_SOURCES = (
         risk_assessments_pb2.ListAssessmentsRequest,
         lambda reply: reply.assessments,
         lambda record: record.assessed_at,
+        _allow_list(ASSESSMENT),
     ),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrailExport:
+    organization_id: str | None
+    start: dt.datetime
+    end: dt.datetime
+    out: Path
+    export_id: str
+    # The linking key read from --pseudonym-key-file; None: a fresh random key for this export only.
+    linking_key: bytes | None = field(default=None, repr=False)
+
+
+async def _staff_principal_ids(session: Session) -> frozenset[str]:
+    """The tenant's members and service accounts: the principals whose ids the export keeps (bounded pages)."""
+    staff: set[str] = set()
+    token = ""
+    for _ in range(STAFF_PAGES_MAX):
+        members = await session.call(
+            "auth",
+            session.auth.ListMembers,
+            auth_members_pb2.ListMembersRequest(page_size=EXPORT_PAGE_SIZE, page_token=token),
+        )
+        staff.update(member.member_id for member in members.members)
+        token = members.next_page_token
+        if not token:
+            break
+    else:
+        raise fail(f"more than {STAFF_PAGES_MAX * EXPORT_PAGE_SIZE} members")
+    token = ""
+    for _ in range(STAFF_PAGES_MAX):
+        accounts = await session.call(
+            "auth",
+            session.auth.ListServiceAccounts,
+            auth_service_accounts_pb2.ListServiceAccountsRequest(page_size=EXPORT_PAGE_SIZE, page_token=token),
+        )
+        staff.update(account.service_account_id for account in accounts.service_accounts)
+        token = accounts.next_page_token
+        if not token:
+            return frozenset(staff)
+    raise fail(f"more than {STAFF_PAGES_MAX * EXPORT_PAGE_SIZE} service accounts")
+
+
+async def _pseudonym_key(session: Session, linking_key: bytes | None) -> bytes:
+    """A fresh random key (never stored: the export's pseudonyms link to nothing else), or the linking key bound to
+    the caller's tenant, so one key file never links two tenants' exports."""
+    if linking_key is None:
+        return secrets.token_bytes(PSEUDONYM_KEY_BYTES)
+    me = await session.call("auth", session.auth.GetCurrentPrincipal, auth_sessions_pb2.GetCurrentPrincipalRequest())
+    return linked_export_key(linking_key, me.principal.organization_id)
 
 
 async def _read_source(
     session: Session,
     source: AuditSource,
-    period: tuple[dt.datetime, dt.datetime],
-    export_id: str,
+    export: AuditTrailExport,
+    redactor: Redactor,
     writer: RowWriter,
     progress: tuple[Progress, TaskID],
 ) -> int:
-    """Every page of one listing (newest first), written as ``{"source", "record"}`` rows; returns how many."""
-    start, end = period
+    """Every page of one listing (newest first), written as ``{"source", "record"}`` rows with only the record's
+    allow-listed fields; returns how many."""
     bar, task = progress
-    period_s = (end - start).total_seconds()
+    period_s = (export.end - export.start).total_seconds()
     count = 0
     token = ""
     while True:
         request = source.request(
             page_size=EXPORT_PAGE_SIZE,
             page_token=token,
-            start_time=timestamp(start),
-            end_time=timestamp(end),
-            export_id=export_id,
+            start_time=timestamp(export.start),
+            end_time=timestamp(export.end),
+            export_id=export.export_id,
         )
         reply = await session.call(source.service, source.method(session), request)
         records = source.records(reply)
         for record in records:
-            writer.write(
-                {"source": source.name, "record": json_format.MessageToDict(record, preserving_proto_field_name=True)}
-            )
+            raw = json_format.MessageToDict(record, preserving_proto_field_name=True)
+            writer.write({"source": source.name, "record": source.redact(redactor, raw)})
         count += len(records)
         if records:
             oldest = source.moment(records[-1]).ToDatetime(tzinfo=dt.UTC)
-            bar.update(task, completed=period_s - _covered_s(start, oldest), rows=count)
+            bar.update(task, completed=period_s - _covered_s(export.start, oldest), rows=count)
         token = reply.next_page_token
         if not token:
             bar.update(task, completed=period_s, rows=count)
             return count
 
 
-async def _export_audit_trail(
-    organization_id: str | None, period: tuple[dt.datetime, dt.datetime], out: Path, export_id: str
-) -> dict[str, int]:
+async def _export_audit_trail(export: AuditTrailExport) -> dict[str, int]:
     counts: dict[str, int] = {}
-    period_s = (period[1] - period[0]).total_seconds()
-    async with Session(Env(), organization_id=organization_id) as session:
-        with atomic_text_file(out) as handle, new_progress() as progress:
+    period_s = (export.end - export.start).total_seconds()
+    async with Session(Env(), organization_id=export.organization_id) as session:
+        redactor = Redactor(await _pseudonym_key(session, export.linking_key), await _staff_principal_ids(session))
+        with atomic_text_file(export.out) as handle, new_progress() as progress:
             writer = RowWriter(handle, ExportFormat.JSONL, AUDIT_TRAIL_COLUMNS)
             tasks = {source.name: progress.add_task(source.name, total=period_s, rows=0) for source in AUDIT_SOURCES}
             for source in AUDIT_SOURCES:
                 counts[source.name] = await _read_source(
-                    session, source, period, export_id, writer, (progress, tasks[source.name])
+                    session, source, export, redactor, writer, (progress, tasks[source.name])
                 )
     return counts
 
 
+def read_linking_key(path: Path) -> bytes:
+    """A 32-byte key file (base64url or hex, as the services' key settings); the error never shows the content."""
+    try:
+        return decode_key(path.read_text(encoding="utf-8"), "--pseudonym-key-file")
+    except OSError as error:
+        raise fail(f"--pseudonym-key-file: cannot read {path}: {error.strerror}") from None
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
 @app.command("audit-trail")
-def audit_trail(start: FromOption, end: ToOption, out: OutOption, organization_id: OrganizationOption = None) -> None:
+def audit_trail(
+    start: FromOption,
+    end: ToOption,
+    out: OutOption,
+    pseudonym_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--pseudonym-key-file",
+            help="32-byte key (base64url or hex) to pseudonymize with, to link this export to others made with it; "
+            "default: a fresh key for this export only, never stored",
+        ),
+    ] = None,
+    organization_id: OrganizationOption = None,
+) -> None:
     """Export the tenant's audit trail of a period as JSON Lines: auth events, ledger admin actions, the vault's
-    access log and risk decisions. Each service audits its part of the export once."""
-    period = parse_period(start, end)
-    export_id = str(uuid.uuid4())
-    counts = execute(_export_audit_trail(organization_id, period, out, export_id))
+    access log and risk decisions, with customers pseudonymized and no personal data (docs/operations.md). Each
+    service audits its part of the export once."""
+    period_start, period_end = parse_period(start, end)
+    linking_key = read_linking_key(pseudonym_key_file) if pseudonym_key_file is not None else None
+    export = AuditTrailExport(organization_id, period_start, period_end, out, str(uuid.uuid4()), linking_key)
+    counts = execute(_export_audit_trail(export))
     parts = ", ".join(f"{count} {name}" for name, count in counts.items())
-    typer.echo(f"wrote {parts} to {out} (export {export_id})")
+    key = "the key file's key" if linking_key is not None else "a per-export key"
+    typer.echo(f"wrote {parts} to {out} (export {export.export_id}, {key})")

@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -35,6 +36,8 @@ from wallet.ledger.v1 import ledger_accounts_pb2, ledger_integrity_pb2, ledger_t
 pytestmark = pytest.mark.integration
 
 MEMBER_PASSWORD = "a long and unusual passphrase 7"
+# The address the test's gRPC clients connect from, as the services see it.
+TEST_CLIENT_IP = "127.0.0.1"
 EXPORT_ID_PATTERN = re.compile(r"export ([0-9a-f-]{36})")
 WALLET = ledger_accounts_pb2.ACCOUNT_KIND_CUSTOMER_WALLET
 # Customers the test knows: name, email local part, phone as typed, and the digits of the phone.
@@ -255,23 +258,97 @@ async def test_only_auditors_export_and_a_refused_export_leaves_no_file(suite: S
     assert "--to must be after --from" in backwards.stderr
 
 
-async def test_the_audit_trail_export_is_audited_once_by_each_service(suite: Suite, tmp_path: Path) -> None:
-    populated = await populated_tenant(suite)
-    out = tmp_path / "audit-trail.jsonl"
-    auditor = bearer(populated.auditor_token)
+async def export_audit_trail(
+    suite: Suite, populated: PopulatedTenant, out: Path, *extra: str
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """Runs ``walletctl export audit-trail``; the export id, walletctl's summary line and the file's rows."""
     result = await walletctl_run(
-        ["export", "audit-trail", *period_args(), "--out", str(out)],
+        ["export", "audit-trail", *period_args(), "--out", str(out), *extra],
         suite.environ(WALLETCTL_TOKEN=populated.auditor_token),
     )
     assert result.exit_code == 0, result.stderr
     found = EXPORT_ID_PATTERN.search(result.stdout)
     assert found is not None, result.stdout
-    export_id = found.group(1)
-    records = [json.loads(line) for line in file_text(out).splitlines()]
+    return found.group(1), result.stdout, [json.loads(line) for line in file_text(out).splitlines()]
+
+
+async def freeze_naming_a_customer(suite: Suite, populated: PopulatedTenant) -> str:
+    """A ledger admin action whose typed reason names a customer, by phone and email; returns the reason."""
+    name, local, phone, _, _ = CUSTOMERS[0]
+    reason = f"{name} ({local}@example.com, {phone}) reported a stolen phone"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{suite.ledger.port}") as channel:
+        await suite.ledger_stub(channel).FreezeAccount(
+            ledger_accounts_pb2.FreezeAccountRequest(
+                account_id=populated.wallets[0],
+                reason=reason,
+                request_id=str(uuid.uuid4()),
+            ),
+            metadata=bearer(populated.tenant.access_token),
+        )
+    return reason
+
+
+def customer_pseudonyms(records: list[dict[str, Any]]) -> list[str]:
+    """The pseudonyms auth's PRINCIPAL_CREATED events give the populated tenant's customers, oldest first."""
+    created = [
+        row["record"]
+        for row in reversed(records)
+        if row["source"] == "auth.audit_events"
+        and row["record"].get("event_type") == "AUTH_EVENT_TYPE_PRINCIPAL_CREATED"
+        and row["record"].get("details", {}).get("principal_kind") == "PRINCIPAL_KIND_CUSTOMER"
+    ]
+    return [record["principal_id"] for record in created]
+
+
+async def test_the_audit_trail_holds_no_personal_data_and_stable_pseudonyms(suite: Suite, tmp_path: Path) -> None:
+    populated = await populated_tenant(suite)
+    reason = await freeze_naming_a_customer(suite, populated)
+    _, _, records = await export_audit_trail(suite, populated, tmp_path / "trail.jsonl")
+    text = file_text(tmp_path / "trail.jsonl")
+    # Staff ids stay (a review needs to know who acted); everything the test knows of customers, and the test
+    # client's address, must not be found.
+    staff = {populated.tenant.owner_id}
+    assert_nothing_personal(text, [s for s in populated.secrets if s not in staff] + [TEST_CLIENT_IP])
+    assert populated.tenant.owner_id in text
+
+    customers = customer_pseudonyms(records)
+    assert len(customers) == len(CUSTOMERS)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", pseudonym) for pseudonym in customers)
+    freezes = [r["record"] for r in records if r["record"].get("method", "").endswith("FreezeAccount")]
+    assert len(freezes) == 1
+    assert freezes[0]["actor_principal_id"] == populated.tenant.owner_id
+    assert freezes[0]["details"] == {"reason_chars": len(reason)}
+    addresses = [r["record"]["source_ip"] for r in records if r["record"].get("source_ip")]
+    assert addresses, "no sign-in carried an address"
+    assert all(re.fullmatch(r"[0-9.]+/24|[0-9a-f:]+/48", address) for address in addresses), addresses
+
+    # Stable within an export: the same customer has the same pseudonym in every record of it; unlinkable across.
+    _, _, again = await export_audit_trail(suite, populated, tmp_path / "again.jsonl")
+    assert set(customer_pseudonyms(again)).isdisjoint(customers)
+    key_file = tmp_path / "linking.key"
+    key_file.write_text("ab" * 32, encoding="utf-8")
+    _, summary, linked = await export_audit_trail(
+        suite, populated, tmp_path / "linked.jsonl", "--pseudonym-key-file", str(key_file)
+    )
+    _, _, linked_again = await export_audit_trail(
+        suite, populated, tmp_path / "linked-again.jsonl", "--pseudonym-key-file", str(key_file)
+    )
+    assert "the key file's key" in summary
+    assert customer_pseudonyms(linked) == customer_pseudonyms(linked_again)
+    assert set(customer_pseudonyms(linked)).isdisjoint(customers)
+    assert "abab" not in file_text(tmp_path / "linked.jsonl")
+
+
+async def test_the_audit_trail_export_is_audited_once_by_each_service(suite: Suite, tmp_path: Path) -> None:
+    populated = await populated_tenant(suite)
+    out = tmp_path / "audit-trail.jsonl"
+    auditor = bearer(populated.auditor_token)
+    export_id, stdout, records = await export_audit_trail(suite, populated, out)
     sources = {record["source"] for record in records}
     assert {"auth.audit_events", "ledger.admin_actions", "contacts.access_log"} <= sources
     assert all(set(record) == {"source", "record"} for record in records)
-    assert "risk.decisions" in result.stdout
+    assert "risk.decisions" in stdout
+    assert "a per-export key" in stdout
 
     exported = auth_events_pb2.AUTH_EVENT_TYPE_AUDIT_EVENTS_EXPORTED
     auth_events = await suite.auth.stub.ListAuditEvents(
