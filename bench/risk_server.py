@@ -62,7 +62,7 @@ def _fresh_servicer(app: RiskApp, pairs: list[tuple[str, str]]) -> RiskServer:
                     request.context.debit_account_id, request.context.credit_account_id = debit, credit
             return await super().Assess(request, context)
 
-    return FreshAssessServer(app)  # type: ignore[abstract]
+    return FreshAssessServer(app)
 
 
 class _NoLedgerTokens:

@@ -38,12 +38,14 @@ APP_LABEL = "app.kubernetes.io/name"
 WALLET_SERVICES = ("auth", "ledger", "contacts", "risk")
 WALLET_PROCESSES = (*WALLET_SERVICES, "gateway")
 # Who calls whom over gRPC, from the code: everyone verifies tokens with auth's JWKS; the gateway calls every
-# service; risk resolves reviews on the ledger; the ledger calls risk (its risk gate) and contacts (pay by phone).
+# service; risk resolves reviews and refunds complaints on the ledger and notifies customers through contacts; the
+# ledger calls risk (its risk gate) and contacts (pay by phone).
 ALLOWED_SERVICE_EDGES = frozenset(
     {
         *((name, "auth") for name in ("gateway", "ledger", "contacts", "risk")),
         *(("gateway", name) for name in ("ledger", "contacts", "risk")),
         ("risk", "ledger"),
+        ("risk", "contacts"),
         ("ledger", "risk"),
         ("ledger", "contacts"),
     }

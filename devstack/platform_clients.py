@@ -1,5 +1,6 @@
 """The suite's platform service accounts for `make run`: the ledger assesses transfers with risk (its risk gate), risk
-resolves held transfers in the ledger (ResolveTransferReview).
+resolves held transfers in the ledger (ResolveTransferReview) and, for complaints, reads disputed transfers, refunds
+them (ReverseTransfer) and notifies customers through the contacts vault.
 
 After the migrations, each client is created — or, on a later run, its secret rotated — with auth's own
 ``python -m services.auth bootstrap-platform-client`` against auth's database. The printed secret is captured here
@@ -27,7 +28,14 @@ PLATFORM_CLIENTS: Mapping[str, tuple[str, ...]] = {
         "contacts.card_secrets.write",
         "contacts.card_secrets.reveal",
     ),
-    "risk": ("ledger.reviews.approve",),
+    # Resolving reviewed transfers; complaints: the disputed transfer and its accounts, refunds, customer notices.
+    "risk": (
+        "ledger.reviews.approve",
+        "ledger.transfers.read",
+        "ledger.accounts.read",
+        "ledger.reversals.write",
+        "contacts.notifications.write",
+    ),
 }
 BOOTSTRAP_TIMEOUT_S = 60
 

@@ -163,3 +163,9 @@ def current_traceparent() -> str:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent", "")
+
+
+def current_trace_id() -> str:
+    """The current trace's id (32 hex digits) for audit rows, '' outside a span."""
+    parts = current_traceparent().split("-")
+    return parts[1] if len(parts) >= 4 else ""

@@ -13,7 +13,8 @@ from services.kit.service_tokens import ClientCredentialsTokens, service_client
 from services.kit.token_cache import build_cached_verifier
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig, load_risk_config
-from services.risk.ledger_client import LEDGER_REVIEW_SCOPE, GrpcLedgerReviews
+from services.risk.contacts_client import NOTIFICATIONS_SCOPE, GrpcComplaintNotifier
+from services.risk.ledger_client import COMPLAINT_SCOPES, LEDGER_REVIEW_SCOPE, GrpcComplaintLedger, GrpcLedgerReviews
 from services.risk.server import registrations_for
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -31,10 +32,16 @@ class RiskProcess:
         client = service_client(
             self._env.optional_string("RISK_CLIENT_ID"),
             self._env.secret("RISK_CLIENT_SECRET", required=False),
-            [LEDGER_REVIEW_SCOPE],
+            [LEDGER_REVIEW_SCOPE, *COMPLAINT_SCOPES, NOTIFICATIONS_SCOPE],
         )
         tokens = ClientCredentialsTokens(runtime.config.auth_addr, client)
-        self._app = RiskApp(runtime, self._config, GrpcLedgerReviews(self._config.ledger_addr, tokens))
+        self._app = RiskApp(
+            runtime,
+            self._config,
+            GrpcLedgerReviews(self._config.ledger_addr, tokens),
+            complaint_ledger=GrpcComplaintLedger(self._config.ledger_addr, tokens),
+            notifier=GrpcComplaintNotifier(self._config.contacts_addr, tokens),
+        )
         return registrations_for(self._app)(runtime)
 
     def background_jobs(self, runtime: Runtime) -> Sequence[BackgroundJob]:

@@ -1,8 +1,10 @@
-"""Wiring of one risk process: stores, services, the recorder, the event consumers and the ledger client, built
-from the kit's Runtime (whose pool and Redis connect after start, so stores reach them through the Runtime)."""
+"""Wiring of one risk process: stores, services, the recorder, the event consumers, the complaint jobs and the
+ledger and contacts clients, built from the kit's Runtime (whose pool and Redis connect after start, so stores reach
+them through the Runtime)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,12 +20,21 @@ from services.risk.feature_windows import FeatureWindows
 from services.risk.limits import CONSUMER_CLAIM_IDLE_MS
 from services.risk.recorder import AssessmentRecorder
 from services.risk.retention import risk_retention_job
-from services.risk.service import RiskService
+from services.risk.service import Clock, RiskService
 from services.risk.service_cases import CaseService, LedgerReviews
+from services.risk.service_complaints import (
+    ComplaintJobs,
+    ComplaintLedger,
+    ComplaintNotifier,
+    ComplaintService,
+    UnconfiguredLedger,
+    UnconfiguredNotifier,
+)
 from services.risk.service_rules import RulesAndListsService
 from services.risk.store import ListStore, RuleStore
 from services.risk.store_assessments import AssessmentStore
 from services.risk.store_cases import AmlReportStore, CaseStore
+from services.risk.store_complaints import ComplaintStore
 
 
 @dataclass
@@ -32,6 +43,11 @@ class RiskApp:
     config: RiskConfig
     ledger: LedgerReviews
     models: AnomalyModels = field(default_factory=AnomalyModels)
+    # Complaints' ports (disputed transfers and refunds in the ledger, notifications through the vault); without a
+    # platform client they answer UNAVAILABLE (complaints that touch no transfer still work).
+    complaint_ledger: ComplaintLedger = field(default_factory=UnconfiguredLedger)
+    notifier: ComplaintNotifier = field(default_factory=UnconfiguredNotifier)
+    clock: Clock = time.time
 
     def __post_init__(self) -> None:
         runtime = self.runtime
@@ -58,6 +74,11 @@ class RiskApp:
         self.cases = CaseService(
             self.config, cases=cases, reports=reports, ledger=self.ledger, windows=windows, models=self.models
         )
+        complaints = ComplaintStore(lambda: runtime.pool)
+        self.complaints = ComplaintService(
+            self.config, complaints=complaints, ledger=self.complaint_ledger, notifier=self.notifier, clock=self.clock
+        )
+        self.complaint_jobs = ComplaintJobs(complaints, self.notifier, self.clock)
 
     def consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> LedgerEventConsumer:
         return LedgerEventConsumer(self.config, self.runtime.redis, self.cases, claim_idle_ms=claim_idle_ms)
@@ -73,4 +94,10 @@ class RiskApp:
 
     def background_jobs(self) -> Sequence[BackgroundJob]:
         retention = risk_retention_job(lambda: self.runtime.pool, self.config.retention, lambda: datetime.now(UTC))
-        return [self.recorder.run(), self.consumer().run(), self.device_consumer().run(), retention.run()]
+        return [
+            self.recorder.run(),
+            self.consumer().run(),
+            self.device_consumer().run(),
+            retention.run(),
+            self.complaint_jobs.run(),
+        ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.kit.config import Env, default_addr
+from services.kit.config import ConfigError, Env, default_addr
 from services.kit.retention import RetentionPolicy
 from services.risk import limits
+from services.risk.domain_complaints import DEFAULT_SLA, ComplaintCategory, SlaPolicy, sla_policies
 from services.risk.retention import load_risk_retention
 
 
@@ -30,6 +32,10 @@ class RiskConfig:
     new_device_hours: int = limits.NEW_DEVICE_HOURS_DEFAULT
     # How long each record type is kept (services/risk/retention.py, docs/retention.md).
     retention: RetentionPolicy = field(default_factory=lambda: load_risk_retention(Env({})))
+    # Where the contacts vault listens (SendNotification: complaint updates to the customer).
+    contacts_addr: str = default_addr("contacts")
+    # Business days to acknowledge and to resolve a complaint, per category (RISK_COMPLAINT_SLA_<CATEGORY>=ack,resolve).
+    complaint_sla: Mapping[ComplaintCategory, SlaPolicy] = field(default_factory=lambda: sla_policies({}))
 
 
 def load_risk_config(env: Env) -> RiskConfig:
@@ -53,4 +59,25 @@ def load_risk_config(env: Env) -> RiskConfig:
             "RISK_NEW_DEVICE_HOURS", defaults.new_device_hours, min_value=1, max_value=limits.NEW_DEVICE_HOURS_MAX
         ),
         retention=load_risk_retention(env),
+        contacts_addr=env.string("CONTACTS_ADDR", defaults.contacts_addr),
+        complaint_sla=sla_policies(
+            {
+                category: _sla_policy(name, raw)
+                for category in ComplaintCategory
+                if (raw := env.optional_string(name := f"RISK_COMPLAINT_SLA_{category.name}")) is not None
+            }
+        ),
     )
+
+
+def _sla_policy(name: str, raw: str) -> SlaPolicy:
+    """``"1,15"``: acknowledge within 1 business day, resolve within 15."""
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ConfigError(
+            f"{name} must be '<acknowledge days>,<resolve days>', e.g. '{DEFAULT_SLA.acknowledge_business_days},{DEFAULT_SLA.resolve_business_days}'"
+        )
+    acknowledge, resolve = int(parts[0]), int(parts[1])
+    if not 0 < acknowledge <= resolve <= limits.COMPLAINT_SLA_DAYS_MAX:
+        raise ConfigError(f"{name}: need 0 < acknowledge days <= resolve days <= {limits.COMPLAINT_SLA_DAYS_MAX}")
+    return SlaPolicy(acknowledge, resolve)

@@ -64,6 +64,28 @@ CASE_NOTE_LENGTH_MAX = 2000
 LEDGER_CALL_DEADLINE_S = 2.0
 LEDGER_CALL_ATTEMPTS_MAX = 3
 
+# --- Complaints ---
+COMPLAINT_DESCRIPTION_LENGTH_MIN = 10
+# Descriptions, notes, reasons and requests for information.
+COMPLAINT_TEXT_LENGTH_MAX = 4000
+COMPLAINT_ATTACHMENTS_MAX = 10
+COMPLAINT_ATTACHMENT_REFERENCE_LENGTH_MAX = 256
+# Notes kept on one complaint (the whole thread is returned by GetComplaint).
+COMPLAINT_NOTES_MAX = 200
+COMPLAINT_SLA_DAYS_MAX = 90
+COMPLAINT_REPORT_PERIOD_MAX_S = 366 * DAY_S
+# 9999-12-31T23:59:59Z: later instants do not fit a timestamp.
+TIMESTAMP_S_MAX = 253_402_300_799
+# The vault takes template values of at most 200 characters; longer messages are cut (the note keeps all of it).
+NOTIFICATION_PARAM_LENGTH_MAX = 200
+# Pending customer notifications handed to the vault per job round, and how often the job runs (it also refreshes
+# the open/breached gauges).
+COMPLAINT_NOTIFICATIONS_BATCH = 100
+COMPLAINT_JOB_INTERVAL_S = 30.0
+# A notification the vault keeps refusing is given up after this many attempts (visible in the table).
+COMPLAINT_NOTIFICATION_ATTEMPTS_MAX = 20
+CONTACTS_CALL_DEADLINE_S = 2.0
+
 # --- Event consumer ---
 CONSUMER_BATCH_MAX = 200
 CONSUMER_BLOCK_MS = 1000
@@ -93,3 +115,4 @@ assert DRY_RUN_FLIPPED_SHOWN_MAX <= DRY_RUN_ASSESSMENTS_MAX
 assert DEVICE_HASH_FIELDS_MAX > WINDOW_1M_SLOTS + WINDOW_1H_SLOTS + WINDOW_24H_SLOTS
 assert 0 < NEW_DEVICE_HOURS_DEFAULT <= NEW_DEVICE_HOURS_MAX
 assert RECORDER_BATCH_MAX <= RECORDER_QUEUE_MAX
+assert COMPLAINT_DESCRIPTION_LENGTH_MIN < COMPLAINT_TEXT_LENGTH_MAX

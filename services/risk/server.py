@@ -1,9 +1,4 @@
-"""gRPC servicer for wallet.risk.v1.RiskService: proto ⇄ domain types, nothing else.
-
-RPCs not built yet (the complaint RPCs) are inherited from the generated base class, which raises
-NotImplementedError; the kit's interceptor answers those with UNIMPLEMENTED and reason NOT_IMPLEMENTED — never a
-fake success.
-"""
+"""gRPC servicer for wallet.risk.v1.RiskService: proto ⇄ domain types, nothing else."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ from typing import Any, TypeVar
 from services.kit.grpc_server import Registration, Runtime
 from services.kit.request_context import current_principal
 from services.kit.tokens import Principal
-from services.risk import wire
+from services.risk import wire, wire_complaints
 from services.risk.app import RiskApp
 from services.risk.domain import (
     AmlReportKind,
@@ -24,10 +19,12 @@ from services.risk.domain import (
     ListKind,
     RuleFormat,
 )
+from services.risk.domain_complaints import ResolutionRequest
 from services.risk.domain_lists import ListEntry
 from wallet.risk.v1 import (
     risk_assessments_pb2,
     risk_cases_pb2,
+    risk_complaints_pb2,
     risk_lists_pb2,
     risk_rules_pb2,
     risk_service_pb2,
@@ -266,6 +263,109 @@ class RiskServer(risk_service_pb2_grpc.RiskServiceServicer):
             next_page_token=page.next_page_token,
         )
 
+    # --- complaints ---
+
+    async def OpenComplaint(
+        self, request: risk_complaints_pb2.OpenComplaintRequest, context: Any
+    ) -> risk_complaints_pb2.OpenComplaintResponse:
+        shown = await self._app.complaints.open_complaint(
+            _principal(),
+            complaint_id=request.complaint_id,
+            customer_id=request.customer_id,
+            category=wire_complaints.category(request.category),
+            transfer_id=request.transfer_id,
+            card_id=request.card_id,
+            description=request.description,
+            attachment_references=tuple(request.attachment_references),
+        )
+        return risk_complaints_pb2.OpenComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def GetComplaint(
+        self, request: risk_complaints_pb2.GetComplaintRequest, context: Any
+    ) -> risk_complaints_pb2.GetComplaintResponse:
+        shown = await self._app.complaints.get_complaint(_principal(), request.complaint_id)
+        return risk_complaints_pb2.GetComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def ListComplaints(
+        self, request: risk_complaints_pb2.ListComplaintsRequest, context: Any
+    ) -> risk_complaints_pb2.ListComplaintsResponse:
+        page = await self._app.complaints.list_complaints(
+            _principal(),
+            page_size_requested=request.page_size,
+            page_token=request.page_token,
+            status=wire_complaints.status(request.status),
+            category=wire_complaints.category(request.category),
+            customer_id=request.customer_id,
+            breached_only=request.breached_only,
+        )
+        return risk_complaints_pb2.ListComplaintsResponse(
+            complaints=[wire_complaints.complaint_to_proto(shown) for shown in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def AddComplaintNote(
+        self, request: risk_complaints_pb2.AddComplaintNoteRequest, context: Any
+    ) -> risk_complaints_pb2.AddComplaintNoteResponse:
+        shown = await self._app.complaints.add_note(
+            _principal(),
+            complaint_note_id=request.complaint_note_id,
+            complaint_id=request.complaint_id,
+            text=request.text,
+            visibility=wire_complaints.visibility(request.visibility),
+        )
+        return risk_complaints_pb2.AddComplaintNoteResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def AcknowledgeComplaint(
+        self, request: risk_complaints_pb2.AcknowledgeComplaintRequest, context: Any
+    ) -> risk_complaints_pb2.AcknowledgeComplaintResponse:
+        shown = await self._app.complaints.acknowledge_complaint(
+            _principal(), request.complaint_id, request.request_id
+        )
+        return risk_complaints_pb2.AcknowledgeComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def RequestComplaintInformation(
+        self, request: risk_complaints_pb2.RequestComplaintInformationRequest, context: Any
+    ) -> risk_complaints_pb2.RequestComplaintInformationResponse:
+        shown = await self._app.complaints.request_information(
+            _principal(), request.complaint_id, request.message, request.request_id
+        )
+        return risk_complaints_pb2.RequestComplaintInformationResponse(
+            complaint=wire_complaints.complaint_to_proto(shown)
+        )
+
+    async def EscalateComplaint(
+        self, request: risk_complaints_pb2.EscalateComplaintRequest, context: Any
+    ) -> risk_complaints_pb2.EscalateComplaintResponse:
+        shown = await self._app.complaints.escalate_complaint(
+            _principal(), request.complaint_id, request.reason, request.request_id
+        )
+        return risk_complaints_pb2.EscalateComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def ResolveComplaint(
+        self, request: risk_complaints_pb2.ResolveComplaintRequest, context: Any
+    ) -> risk_complaints_pb2.ResolveComplaintResponse:
+        shown = await self._app.complaints.resolve_complaint(
+            _principal(),
+            ResolutionRequest(
+                complaint_id=request.complaint_id,
+                outcome=wire_complaints.outcome(request.outcome),
+                reason=request.reason,
+                refund=wire_complaints.refund(request.refund_amount, request.HasField("refund_amount")),
+                request_id=request.request_id,
+            ),
+        )
+        return risk_complaints_pb2.ResolveComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
+
+    async def GetComplaintReport(
+        self, request: risk_complaints_pb2.GetComplaintReportRequest, context: Any
+    ) -> risk_complaints_pb2.GetComplaintReportResponse:
+        report = await self._app.complaints.report(
+            _principal(),
+            wire.seconds(request.start_time, request.HasField("start_time")),
+            wire.seconds(request.end_time, request.HasField("end_time")),
+        )
+        return wire_complaints.report_to_proto(report)
+
 
 def _counts(counts: dict[Decision, int] | Any) -> list[risk_rules_pb2.DecisionCount]:
     return [
@@ -276,8 +376,7 @@ def _counts(counts: dict[Decision, int] | Any) -> list[risk_rules_pb2.DecisionCo
 
 def registrations_for(app: RiskApp) -> Callable[[Runtime], list[Registration]]:
     def build(runtime: Runtime) -> list[Registration]:
-        # The typed stubs declare every RPC abstract; the complaint RPCs are inherited on purpose (module docstring).
-        servicer = RiskServer(app)  # type: ignore[abstract]
+        servicer = RiskServer(app)
         return [Registration(SERVICE_NAME, risk_service_pb2_grpc.add_RiskServiceServicer_to_server, servicer)]
 
     return build

@@ -1,8 +1,9 @@
 """The real auth, ledger, contacts and risk services in this test process, each on port 0 with its own fresh,
 migrated database and the session's Redis, wired as in production: auth signs tokens with its own keys, and the
 others verify them with the kit's ``AuthServiceJwksSource`` pointed at that auth. As ``make run`` does, the ledger
-and risk get platform clients from auth's bootstrap (the ledger's for PayByPhone's ResolvePhone in contacts, risk's
-for resolving reviews in the ledger) and ask auth for their service tokens.
+and risk get platform clients from auth's bootstrap (the ledger's for PayByPhone's ResolvePhone and card secrets in
+contacts, risk's for resolving reviews in the ledger and, for complaints, reading and refunding disputed transfers
+and notifying customers through contacts) and ask auth for their service tokens.
 
 For tests that cross services (the gateway's flows and fuzzing). Each service's own suites keep their
 single-service fixtures; this module reuses auth's start-up helper and contacts' key set-up instead of copying them,
@@ -22,6 +23,7 @@ import asyncpg
 
 from bench.databases import fresh_service_database
 from devstack.databases import with_database
+from devstack.platform_clients import PLATFORM_CLIENTS
 from services.auth.bootstrap import bootstrap_platform_client
 from services.contacts.config import load_contacts_config
 from services.contacts.server import ContactsApp
@@ -36,7 +38,8 @@ from services.ledger.contacts_client import DIRECTORY_SCOPE, GrpcPayeeDirectory
 from services.ledger.server import registrations_for as ledger_registrations
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig
-from services.risk.ledger_client import LEDGER_REVIEW_SCOPE, GrpcLedgerReviews
+from services.risk.contacts_client import GrpcComplaintNotifier
+from services.risk.ledger_client import GrpcComplaintLedger, GrpcLedgerReviews
 from services.risk.server import registrations_for as risk_registrations
 from tests.integration.auth.conftest import RunningAuth, auth_env, start_auth
 from tests.integration.contacts.conftest import vault_environ
@@ -53,6 +56,8 @@ class ServicesStack:
     run_dir: Path
     database_urls: dict[str, str]
     card_vault: GrpcCardVault
+    # Risk's wiring, for tests that run its background work by hand (complaint notifications, gauges).
+    risk_app: RiskApp
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -124,11 +129,15 @@ async def start_services(postgres_server_url: str, redis_url: str, run_dir: Path
     ledger = await start_test_server(config_for_tests("ledger", ledger_url, redis_url), build_ledger, verifier)
     suffix = uuid.uuid4().hex[:8]
     risk_config = RiskConfig(ledger_events_stream=f"test.ledger.events.{suffix}", consumer_group=f"risk-{suffix}")
-    reviews = GrpcLedgerReviews(f"127.0.0.1:{ledger.port}", await platform_tokens(auth, "risk", LEDGER_REVIEW_SCOPE))
+    risk_tokens = await platform_tokens(auth, "risk", *PLATFORM_CLIENTS["risk"])
+    ledger_address = f"127.0.0.1:{ledger.port}"
+    reviews = GrpcLedgerReviews(ledger_address, risk_tokens)
+    complaint_ledger = GrpcComplaintLedger(ledger_address, risk_tokens)
+    notifier = GrpcComplaintNotifier(f"127.0.0.1:{contacts.port}", risk_tokens)
     risk_apps: list[RiskApp] = []
 
     def build_risk(runtime: Runtime) -> Sequence[Registration]:
-        app = RiskApp(runtime, risk_config, reviews)
+        app = RiskApp(runtime, risk_config, reviews, complaint_ledger=complaint_ledger, notifier=notifier)
         risk_apps.append(app)
         registrations: Any = risk_registrations(app)(runtime)
         return list(registrations)
@@ -136,7 +145,7 @@ async def start_services(postgres_server_url: str, redis_url: str, run_dir: Path
     risk_url = await _database(postgres_server_url, "risk", names, urls)
     risk = await start_test_server(config_for_tests("risk", risk_url, redis_url), build_risk, verifier)
     risk.runtime.background_tasks.append(asyncio.create_task(risk_apps[0].recorder.run()))
-    return ServicesStack(auth, ledger, contacts, risk, names, contacts_app, run_dir, urls, card_vault)
+    return ServicesStack(auth, ledger, contacts, risk, names, contacts_app, run_dir, urls, card_vault, risk_apps[0])
 
 
 async def stop_services(stack: ServicesStack, postgres_server_url: str) -> None:

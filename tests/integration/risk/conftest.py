@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from devstack.databases import with_database
-from services.kit.errors import Unavailable
+from services.kit.errors import FailedPrecondition, NotFound, Unavailable
 from services.kit.grpc_server import Registration, Runtime, WalletServer
 from services.kit.migrations import apply_migrations
 from services.kit.outbox import STREAM_ENTRY_FIELD, make_envelope
@@ -26,9 +26,12 @@ from services.kit.testing import SigningKey, config_for_tests, start_test_server
 from services.risk.app import RiskApp
 from services.risk.config import RiskConfig
 from services.risk.consumer import LedgerEventConsumer
-from services.risk.ledger_client import GrpcLedgerReviews
+from services.risk.contacts_client import GrpcComplaintNotifier
+from services.risk.ledger_client import GrpcComplaintLedger, GrpcLedgerReviews
 from wallet.common.v1 import money_pb2
+from wallet.contacts.v1 import contacts_notifications_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 from wallet.ledger.v1 import (
+    ledger_accounts_pb2,
     ledger_approvals_pb2,
     ledger_events_pb2,
     ledger_service_pb2,
@@ -40,14 +43,109 @@ from wallet.risk.v1 import risk_service_pb2_grpc
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "risk" / "migrations"
 # Importing the service module registers its descriptor, whose method policies the kit interceptor reads.
 LEDGER = ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+CONTACTS = contacts_service_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_name
+# What risk's platform client holds in production (devstack/platform_clients.py).
+RISK_PLATFORM_SCOPES = (
+    "ledger.reviews.approve ledger.transfers.read ledger.accounts.read ledger.reversals.write"
+    " contacts.notifications.write"
+)
+
+
+class ReversalExceeds(FailedPrecondition):
+    reason = "REVERSAL_EXCEEDS_ORIGINAL"
 
 
 @dataclass
 class FakeLedger(ledger_service_pb2_grpc.LedgerServiceServicer):
-    """Only ResolveTransferReview, recording what it was asked; ``fail_next`` makes calls answer UNAVAILABLE."""
+    """ResolveTransferReview, recording what it was asked (``fail_next`` makes calls answer UNAVAILABLE); and for
+    complaints GetTransfer/GetAccount over transfers a test adds, and ReverseTransfer (idempotent by id, never more
+    than was posted; ``fail_reversals`` makes the next ones answer UNAVAILABLE)."""
 
     calls: list[tuple[str, ledger_approvals_pb2.ResolveTransferReviewRequest]] = field(default_factory=list)
     fail_next: int = 0
+    transfers: dict[tuple[str, str], ledger_transfers_pb2.Transfer] = field(default_factory=dict)
+    account_customers: dict[tuple[str, str], str] = field(default_factory=dict)
+    reversals: dict[tuple[str, str], ledger_transfers_pb2.ReverseTransferRequest] = field(default_factory=dict)
+    fail_reversals: int = 0
+
+    def add_transfer(
+        self,
+        org: str,
+        *,
+        debit_customer: str,
+        credit_customer: str = "",
+        amount_minor: int = 10_000,
+        card_id: str = "",
+        card_named: bool = True,
+    ) -> str:
+        """A POSTED transfer; with ``card_id`` a card payment (naming its card unless ``card_named`` is False)."""
+        transfer_id, debit, credit = (str(uuid.uuid4()) for _ in range(3))
+        self.account_customers[(org, debit)] = debit_customer
+        self.account_customers[(org, credit)] = credit_customer
+        self.transfers[(org, transfer_id)] = ledger_transfers_pb2.Transfer(
+            transfer_id=transfer_id,
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=money_pb2.Money(currency="EUR", amount_minor=amount_minor),
+            posted_amount=money_pb2.Money(currency="EUR", amount_minor=amount_minor),
+            status=ledger_transfers_pb2.TRANSFER_STATUS_POSTED,
+            kind=ledger_transfers_pb2.TRANSFER_KIND_CARD_PAYMENT
+            if card_id
+            else ledger_transfers_pb2.TRANSFER_KIND_STANDARD,
+            card_id=card_id if card_named else "",
+        )
+        return transfer_id
+
+    def reversed_minor(self, org: str, transfer_id: str) -> int:
+        return sum(
+            request.amount.amount_minor
+            for (reversal_org, _), request in self.reversals.items()
+            if reversal_org == org and request.original_transfer_id == transfer_id
+        )
+
+    @staticmethod
+    def _org() -> str:
+        principal = current_principal()
+        assert principal is not None
+        return principal.organization_id
+
+    async def GetTransfer(
+        self, request: ledger_transfers_pb2.GetTransferRequest, context: Any
+    ) -> ledger_transfers_pb2.GetTransferResponse:
+        transfer = self.transfers.get((self._org(), request.transfer_id))
+        if transfer is None:
+            raise NotFound("transfer not found")
+        return ledger_transfers_pb2.GetTransferResponse(transfer=transfer)
+
+    async def GetAccount(
+        self, request: ledger_accounts_pb2.GetAccountRequest, context: Any
+    ) -> ledger_accounts_pb2.GetAccountResponse:
+        customer = self.account_customers.get((self._org(), request.account_id))
+        if customer is None:
+            raise NotFound("account not found")
+        account = ledger_accounts_pb2.Account(account_id=request.account_id, customer_id=customer)
+        return ledger_accounts_pb2.GetAccountResponse(account=account)
+
+    async def ReverseTransfer(
+        self, request: ledger_transfers_pb2.ReverseTransferRequest, context: Any
+    ) -> ledger_transfers_pb2.ReverseTransferResponse:
+        if self.fail_reversals > 0:
+            self.fail_reversals -= 1
+            raise Unavailable("ledger is restarting")
+        org = self._org()
+        original = self.transfers.get((org, request.original_transfer_id))
+        if original is None:
+            raise NotFound("transfer not found")
+        reversal = ledger_transfers_pb2.Transfer(
+            transfer_id=request.transfer_id, reversal_of_transfer_id=request.original_transfer_id
+        )
+        if (org, request.transfer_id) in self.reversals:
+            return ledger_transfers_pb2.ReverseTransferResponse(transfer=reversal, original_transfer=original)
+        left = original.posted_amount.amount_minor - self.reversed_minor(org, request.original_transfer_id)
+        if request.amount.amount_minor > left:
+            raise ReversalExceeds("the amount exceeds what is left to reverse")
+        self.reversals[(org, request.transfer_id)] = request
+        return ledger_transfers_pb2.ReverseTransferResponse(transfer=reversal, original_transfer=original)
 
     async def ResolveTransferReview(
         self, request: ledger_approvals_pb2.ResolveTransferReviewRequest, context: Any
@@ -61,6 +159,42 @@ class FakeLedger(ledger_service_pb2_grpc.LedgerServiceServicer):
         return ledger_approvals_pb2.ResolveTransferReviewResponse()
 
 
+@dataclass
+class FakeContacts(contacts_service_pb2_grpc.ContactsServiceServicer):
+    """Only SendNotification: records each notification id once (as the vault sends at most once per id);
+    ``fail_next`` makes calls answer UNAVAILABLE."""
+
+    sent: dict[str, tuple[str, contacts_notifications_pb2.SendNotificationRequest]] = field(default_factory=dict)
+    fail_next: int = 0
+
+    async def SendNotification(
+        self, request: contacts_notifications_pb2.SendNotificationRequest, context: Any
+    ) -> contacts_notifications_pb2.SendNotificationResponse:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise Unavailable("contacts is restarting")
+        principal = current_principal()
+        assert principal is not None
+        self.sent.setdefault(request.notification_id, (principal.organization_id, request))
+        notification = contacts_notifications_pb2.Notification(
+            notification_id=request.notification_id, status=contacts_notifications_pb2.NOTIFICATION_STATUS_SENT
+        )
+        return contacts_notifications_pb2.SendNotificationResponse(notification=notification)
+
+    def to_customer(self, customer_id: str) -> list[contacts_notifications_pb2.SendNotificationRequest]:
+        return [request for _, request in self.sent.values() if request.customer_id == customer_id]
+
+
+@dataclass
+class MovableClock:
+    """Risk's clock in these tests: the real time plus an offset a test moves (and puts back)."""
+
+    offset_s: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_s
+
+
 class Tokens:
     """Mints the tokens the ledger (service account) and staff would present."""
 
@@ -68,7 +202,10 @@ class Tokens:
         self.key = key
 
     async def token_for(self, organization_id: str) -> str:
-        return self.key.mint(pty="service", roles=[], scope="ledger.reviews.approve", org=organization_id)
+        return self.key.mint(pty="service", roles=[], scope=RISK_PLATFORM_SCOPES, org=organization_id)
+
+    def customer(self, org: str, customer_id: str) -> str:
+        return self.key.mint(org=org, sub=customer_id, pty="customer", roles=["customer"])
 
     def service(self, org: str) -> str:
         return self.key.mint(pty="service", roles=[], scope="risk.assessments.assess", org=org)
@@ -88,6 +225,8 @@ class RiskStack:
     channel: grpc.aio.Channel
     tokens: Tokens
     ledger: FakeLedger
+    contacts: FakeContacts
+    clock: MovableClock
     redis: redis_asyncio.Redis
     consumer: LedgerEventConsumer
     config: RiskConfig
@@ -176,14 +315,28 @@ async def risk_database(postgres_server_url: str) -> AsyncIterator[str]:
 
 
 async def start_risk(
-    database_url: str, redis_url: str, key: SigningKey, ledger_port: int, config: RiskConfig
+    database_url: str,
+    redis_url: str,
+    key: SigningKey,
+    ledger_port: int,
+    config: RiskConfig,
+    clock: MovableClock | None = None,
 ) -> tuple[WalletServer, RiskApp]:
+    """Risk with its ledger and contacts clients pointed at ``ledger_port`` (where the fakes of both listen)."""
     holder: list[RiskApp] = []
 
     def build(runtime: Runtime) -> Sequence[Registration]:
         from services.risk.server import registrations_for
 
-        app = RiskApp(runtime, config, GrpcLedgerReviews(f"127.0.0.1:{ledger_port}", Tokens(key)))
+        edge = f"127.0.0.1:{ledger_port}"
+        app = RiskApp(
+            runtime,
+            config,
+            GrpcLedgerReviews(edge, Tokens(key)),
+            complaint_ledger=GrpcComplaintLedger(edge, Tokens(key)),
+            notifier=GrpcComplaintNotifier(edge, Tokens(key)),
+            clock=clock or time.time,
+        )
         holder.append(app)
         return registrations_for(app)(runtime)
 
@@ -197,16 +350,21 @@ async def start_risk(
 async def risk_stack(risk_database: str, redis_server_url: str) -> AsyncIterator[RiskStack]:
     key = SigningKey()
     fake = FakeLedger()
+    contacts = FakeContacts()
+    clock = MovableClock()
 
     def build_ledger(runtime: Runtime) -> Sequence[Registration]:
-        return [Registration(LEDGER, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, fake)]
+        return [
+            Registration(LEDGER, ledger_service_pb2_grpc.add_LedgerServiceServicer_to_server, fake),
+            Registration(CONTACTS, contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server, contacts),
+        ]
 
     ledger_server = await start_test_server(
         config_for_tests("ledger", risk_database, redis_server_url), build_ledger, static_verifier(key)
     )
     suffix = uuid.uuid4().hex[:8]
     config = RiskConfig(ledger_events_stream=f"test.ledger.events.{suffix}", consumer_group=f"risk-{suffix}")
-    server, app = await start_risk(risk_database, redis_server_url, key, ledger_server.port, config)
+    server, app = await start_risk(risk_database, redis_server_url, key, ledger_server.port, config, clock)
     redis = redis_asyncio.Redis.from_url(redis_server_url)
     consumer = app.consumer()
     await consumer.ensure_group()
@@ -219,6 +377,8 @@ async def risk_stack(risk_database: str, redis_server_url: str) -> AsyncIterator
             channel=channel,
             tokens=Tokens(key),
             ledger=fake,
+            contacts=contacts,
+            clock=clock,
             redis=redis,
             consumer=consumer,
             config=config,

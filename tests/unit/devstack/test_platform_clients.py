@@ -18,7 +18,13 @@ def test_each_client_gets_exactly_its_scopes() -> None:
         "contacts.card_secrets.write",
         "contacts.card_secrets.reveal",
     ]
-    assert PLATFORM_CLIENTS["risk"] == ("ledger.reviews.approve",)
+    assert PLATFORM_CLIENTS["risk"] == (
+        "ledger.reviews.approve",
+        "ledger.transfers.read",
+        "ledger.accounts.read",
+        "ledger.reversals.write",
+        "contacts.notifications.write",
+    )
 
 
 def test_reads_the_id_and_secret_lines() -> None:
