@@ -191,6 +191,12 @@ class ShownComplaint:
     sla: SlaView
 
 
+def whole_microseconds(moment_s: float) -> float:
+    """What Postgres keeps of an instant: the complaint built in memory then equals the one read back later (a replay
+    answers exactly what the first call answered)."""
+    return round(moment_s, 6)
+
+
 def _is_customer(principal: Principal) -> bool:
     return principal.kind == PRINCIPAL_KIND_CUSTOMER
 
@@ -212,7 +218,7 @@ class ComplaintService:
         self._clock = clock
 
     def _audit(self, principal: Principal) -> Audit:
-        return Audit(principal.subject, current_trace_id(), self._clock())
+        return Audit(principal.subject, current_trace_id(), whole_microseconds(self._clock()))
 
     def _shown(self, principal: Principal, complaint: Complaint, *, with_notes: bool = True) -> ShownComplaint:
         notes = complaint.visible_notes(to_customer=_is_customer(principal)) if with_notes else ()
@@ -543,10 +549,12 @@ async def deliver(
     except NotificationNotSent as err:
         log.warning("complaint notification not sent yet", extra={"reason": str(err)})
         await complaints.mark_notification(
-            pending, sent=False, audit=Audit(SYSTEM_ACTOR, current_trace_id(), clock())
+            pending, sent=False, audit=Audit(SYSTEM_ACTOR, current_trace_id(), whole_microseconds(clock()))
         )
         return False
-    await complaints.mark_notification(pending, sent=True, audit=Audit(SYSTEM_ACTOR, current_trace_id(), clock()))
+    await complaints.mark_notification(
+        pending, sent=True, audit=Audit(SYSTEM_ACTOR, current_trace_id(), whole_microseconds(clock()))
+    )
     return True
 
 
