@@ -55,3 +55,30 @@ def test_parse_uuid_agrees_with_formatting_back(text: str) -> None:
         return
     assert (parsed is not None) == _canonical_by_formatting(text)
     assert (parsed is None) == (len(violations) == 1)
+
+
+@given(st.uuids(), st.uuids())
+def test_parsed_uuids_behave_like_standard_ones(value: uuid.UUID, other: uuid.UUID) -> None:
+    """The fast (C) UUID is interchangeable with ``uuid.UUID``: as dictionary keys, in order, as text and bytes."""
+    parsed = parse_uuid(str(value), "id", [])
+    assert isinstance(parsed, uuid.UUID)
+    assert parsed == value
+    assert value == parsed
+    assert hash(parsed) == hash(value)
+    assert {value: 1}[parsed] == 1
+    assert {parsed: 1}[value] == 1
+    assert (parsed < other) == (value < other)
+    assert (other < parsed) == (other < value)
+    assert str(parsed) == str(value)
+    assert parsed.bytes == value.bytes
+    assert parsed.int == value.int
+    assert parsed.version == value.version
+
+
+@given(st.integers(min_value=0, max_value=(1 << 48) - 1), st.binary(min_size=10, max_size=10))
+def test_uuid7_equals_the_standard_uuid_of_its_bits(now_ms: int, rand: bytes) -> None:
+    value = uuid7(now_ms, rand)
+    standard = uuid.UUID(int=value.int)
+    assert value == standard
+    assert hash(value) == hash(standard)
+    assert str(value) == str(standard)
