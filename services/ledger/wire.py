@@ -138,33 +138,49 @@ def reversal_out(reversal: Reversal) -> ledger_transfers_pb2.ReverseTransferResp
 
 
 def transfer_out(transfer: Transfer, links: TransferLinks | None = None) -> ledger_transfers_pb2.Transfer:
-    message = ledger_transfers_pb2.Transfer(
-        transfer_id=str(transfer.transfer_id),
-        debit_account_id=str(transfer.debit_account_id),
-        credit_account_id=str(transfer.credit_account_id),
-        amount=money_out(transfer.currency, transfer.amount_minor),
-        kind=int(transfer.kind),  # type: ignore[arg-type]
-        status=int(transfer.status),  # type: ignore[arg-type]
-        reference=transfer.reference,
-        posted_amount=money_out(transfer.currency, transfer.posted_amount_minor),
-        reversed_amount=money_out(transfer.currency, transfer.reversed_amount_minor),
-        reversal_of_transfer_id=str(transfer.reversal_of_transfer_id or ""),
-        hold_expires_at=timestamp_out(transfer.hold_expires_at),
-        void_reason=int(transfer.void_reason),  # type: ignore[arg-type]
-        exchange_id=str(transfer.exchange_id or ""),
-        batch_id=str(transfer.batch_id or ""),
-        risk=risk_out(transfer),
-        created_by_principal_id=transfer.created_by_principal_id,
-        sequence=transfer.sequence,
-        created_at=timestamp_out(transfer.created_at),
-        posted_at=timestamp_out(transfer.posted_at),
-        finalized_at=timestamp_out(transfer.finalized_at),
-    )
+    message = ledger_transfers_pb2.Transfer()
+    fill_transfer(message, transfer, links)
+    return message
+
+
+def fill_transfer(
+    message: ledger_transfers_pb2.Transfer, transfer: Transfer, links: TransferLinks | None = None
+) -> None:
+    """Writes ``transfer`` into an empty message in place: a batch's results fill their own ``transfer`` fields
+    instead of building a message and copying it (half the cost per item). Sub-messages are set even when empty
+    (``risk``, the amounts), as a constructor with keyword arguments would."""
+    currency = transfer.currency
+    message.transfer_id = str(transfer.transfer_id)
+    message.debit_account_id = str(transfer.debit_account_id)
+    message.credit_account_id = str(transfer.credit_account_id)
+    for money, amount_minor in (
+        (message.amount, transfer.amount_minor),
+        (message.posted_amount, transfer.posted_amount_minor),
+        (message.reversed_amount, transfer.reversed_amount_minor),
+    ):
+        money.currency = currency
+        money.amount_minor = amount_minor
+    message.kind = int(transfer.kind)  # type: ignore[assignment]
+    message.status = int(transfer.status)  # type: ignore[assignment]
+    message.reference = transfer.reference
+    message.reversal_of_transfer_id = str(transfer.reversal_of_transfer_id or "")
+    if transfer.hold_expires_at is not None:
+        message.hold_expires_at.CopyFrom(timestamp_from_datetime(transfer.hold_expires_at))
+    message.void_reason = int(transfer.void_reason)  # type: ignore[assignment]
+    message.exchange_id = str(transfer.exchange_id or "")
+    message.batch_id = str(transfer.batch_id or "")
+    message.risk.CopyFrom(risk_out(transfer))
+    message.created_by_principal_id = transfer.created_by_principal_id
+    message.sequence = transfer.sequence
+    message.created_at.CopyFrom(timestamp_from_datetime(transfer.created_at))
+    if transfer.posted_at is not None:
+        message.posted_at.CopyFrom(timestamp_from_datetime(transfer.posted_at))
+    if transfer.finalized_at is not None:
+        message.finalized_at.CopyFrom(timestamp_from_datetime(transfer.finalized_at))
     if links is not None:
         message.invoice_id = str(links.invoice_id or "")
         message.card_id = str(links.card_id or "")
         message.approved_by_principal_id = links.approved_by_principal_id
-    return message
 
 
 def review_outcome_in(outcome: int) -> bool | None:
@@ -193,7 +209,7 @@ def risk_out(transfer: Transfer) -> ledger_transfers_pb2.TransferRisk:
 def batch_result_out(result: BatchResult) -> ledger_transfers_pb2.BatchTransferResult:
     message = ledger_transfers_pb2.BatchTransferResult(index=result.index)
     if result.transfer is not None:
-        message.transfer.CopyFrom(transfer_out(result.transfer))
+        fill_transfer(message.transfer, result.transfer)
     if result.error is not None:
         message.error_reason = _reason_number(result.error)  # type: ignore[assignment]
         message.error_message = result.error.message
