@@ -40,6 +40,7 @@ from services.ledger.domain_transfers import (
 )
 from services.ledger.errors import AccountNotFound, TransferNotFound
 from services.ledger.events import outbox_row, transfer_event
+from services.ledger.records import evolve
 from services.ledger.store_accounts import AccountKey
 from services.ledger.store_chain import ChainHead, OutboxRow
 from services.ledger.store_commit import GroupWrite
@@ -268,7 +269,7 @@ async def _persist(
         )
         tips[t.organization_id] = (sequence, entry.entry_hash)
         entries.append(entry)
-        sequenced = replace(t, sequence=sequence)
+        sequenced = evolve(t, sequence=sequence)
         final[(t.organization_id, t.transfer_id)] = sequenced
         postings += applied.postings
         posting_sequences += [sequence] * len(applied.postings)

@@ -29,6 +29,7 @@ from services.ledger.errors import (
     ReviewCaseMismatch,
     SameAccount,
 )
+from services.ledger.records import evolve
 
 
 class TransferKind(enum.IntEnum):
@@ -186,8 +187,10 @@ def parse_transfer(
     hold_timeout_ms: int,
     reference: str,
     field_prefix: str = "",
+    batch_id: uuid.UUID | None = None,
 ) -> tuple[TransferCommand | None, list[FieldViolation]]:
-    """Validates one transfer request, collecting every violation (fields named with ``field_prefix``)."""
+    """Validates one transfer request, collecting every violation (fields named with ``field_prefix``); an item of
+    a batch carries its ``batch_id``."""
     violations: list[FieldViolation] = []
     p = field_prefix
     parsed_id = parse_uuid(transfer_id, f"{p}transfer_id", violations)
@@ -223,6 +226,7 @@ def parse_transfer(
         pending=pending,
         hold_timeout_ms=timeout_ms,
         reference=reference,
+        batch_id=batch_id,
     )
     return command, []
 
@@ -324,7 +328,7 @@ def _post(
         )
         if side is EntrySide.DEBIT and debit_outflow is not None:
             day, used = debit_outflow
-            account = replace(
+            account = evolve(
                 account,
                 balances=balances,
                 posting_count=seq,
@@ -333,7 +337,7 @@ def _post(
                 outflow_used_minor=used,
             )
         else:
-            account = replace(account, balances=balances, posting_count=seq, last_posted_at=posted_at)
+            account = evolve(account, balances=balances, posting_count=seq, last_posted_at=posted_at)
         updated.append(account)
     return updated[0], updated[1], postings
 

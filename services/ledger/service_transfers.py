@@ -100,7 +100,7 @@ class TransferService:
         self._batch_turns: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _validate(
-        self, caller: Caller, request: TransferRequest, prefix: str = ""
+        self, caller: Caller, request: TransferRequest, prefix: str = "", batch_id: uuid.UUID | None = None
     ) -> tuple[TransferCommand | None, list[FieldViolation]]:
         command, violations = parse_transfer(
             transfer_id=request.transfer_id,
@@ -111,6 +111,7 @@ class TransferService:
             hold_timeout_ms=request.hold_timeout_ms,
             reference=request.reference,
             field_prefix=prefix,
+            batch_id=batch_id,
         )
         return command, violations
 
@@ -304,14 +305,16 @@ class TransferService:
             )
         commands: list[TransferCommand] = []
         for index, request in enumerate(requests[: limits.BATCH_TRANSFERS_MAX]):
-            command, item_violations = await self._validate(caller, request, prefix=f"transfers[{index}].")
+            command, item_violations = await self._validate(
+                caller, request, prefix=f"transfers[{index}].", batch_id=batch
+            )
             violations += item_violations
             if command is not None:
                 commands.append(command)
         if violations:
             raise invalid(violations)
         assert batch is not None
-        commands = [replace(c, batch_id=batch) for c in commands]
+        assert all(c.batch_id == batch for c in commands)
         # A batch the client stops waiting for still finishes (or fails) as a whole, like a group-committed
         # transfer: replaying the batch id then returns what happened.
         return await asyncio.shield(self._commit_batch_in_turn(caller, batch, commands, atomic))

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.kit.errors import FieldViolation
-from services.kit.ids import parse_uuid, uuid7
+from services.kit.ids import fast_uuid, parse_uuid, uuid7
 
 
 @given(st.integers(min_value=0, max_value=(1 << 48) - 1), st.binary(min_size=10, max_size=10))
@@ -82,3 +82,11 @@ def test_uuid7_equals_the_standard_uuid_of_its_bits(now_ms: int, rand: bytes) ->
     assert value == standard
     assert hash(value) == hash(standard)
     assert str(value) == str(standard)
+
+
+@given(st.uuids())
+def test_fast_uuid_is_the_same_uuid(value: uuid.UUID) -> None:
+    fast = fast_uuid(value)
+    assert fast == value
+    assert hash(fast) == hash(value)
+    assert str(fast) == str(value)
