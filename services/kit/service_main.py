@@ -19,7 +19,7 @@ from typing import Any
 
 import uvloop
 
-from services.kit import db
+from services.kit import db, gc_tuning
 from services.kit.config import ConfigError, Env, ServiceConfig, load_service_config
 from services.kit.grpc_server import RedisUnavailable, Registration, Runtime, WalletServer, stop_background_tasks
 from services.kit.jwks import AuthServiceJwksSource
@@ -92,6 +92,7 @@ async def serve(spec: ServiceSpec, config: ServiceConfig, *, drain_delay_s: floa
             if spec.background_jobs is not None:
                 for job in spec.background_jobs(runtime):
                     runtime.background_tasks.append(asyncio.create_task(job))
+            gc_tuning.settle_after_start()
             await stop_wait
         else:
             start.cancel()
