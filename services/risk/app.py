@@ -22,6 +22,7 @@ from services.risk.recorder import AssessmentRecorder
 from services.risk.retention import risk_retention_job
 from services.risk.service import Clock, RiskService
 from services.risk.service_cases import CaseService, LedgerReviews
+from services.risk.service_complaint_events import ComplaintEvents
 from services.risk.service_complaints import (
     ComplaintJobs,
     ComplaintLedger,
@@ -79,6 +80,7 @@ class RiskApp:
             self.config, complaints=complaints, ledger=self.complaint_ledger, notifier=self.notifier, clock=self.clock
         )
         self.complaint_jobs = ComplaintJobs(complaints, self.notifier, self.clock)
+        self.complaint_events = ComplaintEvents(complaints)
 
     def consumer(self, *, claim_idle_ms: int = CONSUMER_CLAIM_IDLE_MS) -> LedgerEventConsumer:
         return LedgerEventConsumer(self.config, self.runtime.redis, self.cases, claim_idle_ms=claim_idle_ms)

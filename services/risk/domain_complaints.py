@@ -264,6 +264,19 @@ class Step:
     notice: Notice | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ComplaintEvent:
+    """One audited step of a complaint, as the tenant-wide history lists it (no free text)."""
+
+    complaint_id: str
+    event_number: int
+    action: str
+    actor_principal_id: str
+    trace_id: str
+    occurred_at: datetime
+    category: ComplaintCategory
+
+
 # --- opening ---
 
 

@@ -356,6 +356,23 @@ class RiskServer(risk_service_pb2_grpc.RiskServiceServicer):
         )
         return risk_complaints_pb2.ResolveComplaintResponse(complaint=wire_complaints.complaint_to_proto(shown))
 
+    async def ListComplaintEvents(
+        self, request: risk_complaints_pb2.ListComplaintEventsRequest, context: Any
+    ) -> risk_complaints_pb2.ListComplaintEventsResponse:
+        page = await self._app.complaint_events.list_events(
+            _principal(),
+            page_size_requested=request.page_size,
+            page_token=request.page_token,
+            complaint_id=request.complaint_id,
+            start_s=wire.seconds(request.start_time, request.HasField("start_time")),
+            end_s=wire.seconds(request.end_time, request.HasField("end_time")),
+            export_id=request.export_id,
+        )
+        return risk_complaints_pb2.ListComplaintEventsResponse(
+            complaint_events=[wire_complaints.event_to_proto(event) for event in page.items],
+            next_page_token=page.next_page_token,
+        )
+
     async def GetComplaintReport(
         self, request: risk_complaints_pb2.GetComplaintReportRequest, context: Any
     ) -> risk_complaints_pb2.GetComplaintReportResponse:

@@ -55,6 +55,31 @@ async def audit(
     )
 
 
+async def audit_export_once(
+    pool: asyncpg.Pool, organization_id: str, action: str, export_id: uuid.UUID, actor: str, detail: dict[str, str]
+) -> dict[str, str] | None:
+    """Audits a listing read as a named export once (``action`` on subject ``exports/<id>``, under a lock per export
+    id and action): None when this call recorded it, else the detail recorded the first time."""
+    subject = f"exports/{export_id}"
+    async with transaction(pool) as connection:
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 11))",
+            f"risk.export|{organization_id}|{action}|{subject}",
+        )
+        recorded = await connection.fetchval(
+            "SELECT detail FROM audit_events WHERE organization_id = $1 AND action = $2 AND subject = $3"
+            " ORDER BY audit_id LIMIT 1",
+            uuid.UUID(organization_id),
+            action,
+            subject,
+        )
+        if recorded is not None:
+            earlier: dict[str, str] = json.loads(recorded)
+            return earlier
+        await audit(connection, organization_id, action, subject, actor, dict(detail))
+    return None
+
+
 def _rule_version(row: asyncpg.Record) -> RuleVersion:
     return RuleVersion(
         version=row["version"],

@@ -11,9 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.db import transaction
 from services.risk.domain import CONTEXT_FIELDS, AssessmentContext, AssessmentRecord, AssessmentResult, Decision
-from services.risk.store import PoolSource, audit, to_datetime
+from services.risk.store import PoolSource, audit_export_once, to_datetime
 
 # The audit action of an assessments export (ListAssessments read with an export id).
 ASSESSMENTS_EXPORTED = "assessments_exported"
@@ -158,26 +157,8 @@ class AssessmentStore:
     async def audit_export(
         self, organization_id: str, export_id: uuid.UUID, actor: str, detail: dict[str, str]
     ) -> dict[str, str] | None:
-        """Audits an export of the assessments once (a lock per export id; the first page's read): None when this
-        call recorded it, else the detail recorded the first time."""
-        subject = f"exports/{export_id}"
-        async with transaction(self._pool) as connection:
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 11))",
-                f"risk.export|{organization_id}|{subject}",
-            )
-            recorded = await connection.fetchval(
-                "SELECT detail FROM audit_events WHERE organization_id = $1 AND action = $2 AND subject = $3"
-                " ORDER BY audit_id LIMIT 1",
-                uuid.UUID(organization_id),
-                ASSESSMENTS_EXPORTED,
-                subject,
-            )
-            if recorded is not None:
-                earlier: dict[str, str] = json.loads(recorded)
-                return earlier
-            await audit(connection, organization_id, ASSESSMENTS_EXPORTED, subject, actor, dict(detail))
-        return None
+        """Audits an export of the assessments once: None when this call recorded it, else the first detail."""
+        return await audit_export_once(self._pool, organization_id, ASSESSMENTS_EXPORTED, export_id, actor, detail)
 
     async def replay_page(
         self,

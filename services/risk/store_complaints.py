@@ -25,6 +25,7 @@ from services.risk.domain_complaints import (
     AGE_BUCKET_BOUNDS_DAYS,
     Complaint,
     ComplaintCategory,
+    ComplaintEvent,
     ComplaintNote,
     ComplaintNotFound,
     ComplaintOutcome,
@@ -37,7 +38,10 @@ from services.risk.domain_complaints import (
     reference_number,
     year_of,
 )
-from services.risk.store import PoolSource, to_datetime, to_seconds
+from services.risk.store import PoolSource, audit_export_once, to_datetime, to_seconds
+
+# Risk audit action of a complaint-steps listing read as a named export.
+COMPLAINT_EVENTS_EXPORTED = "complaint_events_exported"
 
 # `$now` is the parameter named in each query that uses these.
 _END = "coalesce(resolved_at, {now})"
@@ -351,6 +355,54 @@ class ComplaintStore:
             uuid.UUID(complaint_id),
         )
         return [(r["action"], r["actor_principal_id"], r["trace_id"], r["occurred_at"].timestamp()) for r in rows]
+
+    async def events_page(
+        self,
+        organization_id: str,
+        *,
+        complaint_id: uuid.UUID | None,
+        start: datetime | None,
+        end: datetime | None,
+        before: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[ComplaintEvent]:
+        """The tenant's complaint steps, newest first (keyset ``(occurred_at, event_number)``, strictly before
+        ``before``)."""
+        rows = await self._pool.fetch(
+            "SELECT e.complaint_id, e.event_number, e.action, e.actor_principal_id, e.trace_id, e.occurred_at,"
+            " c.category FROM complaint_events e JOIN complaints c USING (organization_id, complaint_id)"
+            " WHERE e.organization_id = $1 AND ($2::uuid IS NULL OR e.complaint_id = $2)"
+            " AND ($3::timestamptz IS NULL OR e.occurred_at >= $3) AND ($4::timestamptz IS NULL OR e.occurred_at < $4)"
+            " AND ($5::timestamptz IS NULL OR (e.occurred_at, e.event_number) < ($5, $6))"
+            " ORDER BY e.occurred_at DESC, e.event_number DESC LIMIT $7",
+            uuid.UUID(organization_id),
+            complaint_id,
+            start,
+            end,
+            None if before is None else before[0],
+            None if before is None else before[1],
+            limit,
+        )
+        return [
+            ComplaintEvent(
+                complaint_id=str(row["complaint_id"]),
+                event_number=row["event_number"],
+                action=row["action"],
+                actor_principal_id=row["actor_principal_id"],
+                trace_id=row["trace_id"],
+                occurred_at=row["occurred_at"],
+                category=ComplaintCategory(row["category"]),
+            )
+            for row in rows
+        ]
+
+    async def audit_events_export(
+        self, organization_id: str, export_id: uuid.UUID, actor: str, detail: dict[str, str]
+    ) -> dict[str, str] | None:
+        """Audits an export of the complaint steps once: None when this call recorded it, else the first detail."""
+        return await audit_export_once(
+            self._pool, organization_id, COMPLAINT_EVENTS_EXPORTED, export_id, actor, detail
+        )
 
     async def page(
         self,

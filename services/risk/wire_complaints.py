@@ -6,6 +6,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.risk.domain_complaints import (
     ComplaintCategory,
+    ComplaintEvent,
     ComplaintNote,
     ComplaintOutcome,
     ComplaintReport,
@@ -143,4 +144,18 @@ def report_to_proto(report: ComplaintReport) -> risk_complaints_pb2.GetComplaint
         open_total=report.open_total,
         breached_total=report.breached_total,
         generated_at=timestamp(report.generated_at_s),
+    )
+
+
+def event_to_proto(event: ComplaintEvent) -> risk_complaints_pb2.ComplaintEvent:
+    occurred_at = timestamp_pb2.Timestamp()
+    occurred_at.FromDatetime(event.occurred_at)
+    return risk_complaints_pb2.ComplaintEvent(
+        complaint_id=event.complaint_id,
+        event_number=event.event_number,
+        action=event.action,
+        actor_principal_id=event.actor_principal_id,
+        trace_id=event.trace_id,
+        occurred_at=occurred_at,
+        category=event.category.value,  # type: ignore[arg-type]
     )
