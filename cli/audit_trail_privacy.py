@@ -195,6 +195,18 @@ ASSESSMENT: Spec = {
 }
 
 
+COMPLAINT_EVENT: Spec = {
+    # The complaint is the customer's (its reference number is told to them), so it is a pseudonym like a transfer.
+    "complaint_id": Field.SUBJECT,
+    "event_number": Field.KEEP,
+    "action": Field.KEEP,
+    "actor_principal_id": Field.PRINCIPAL,
+    "trace_id": Field.KEEP,
+    "occurred_at": Field.KEEP,
+    "category": Field.KEEP,
+}
+
+
 def pseudonym(key: bytes, identifier: str) -> str:
     """Keyed pseudonym of an identifier (64 hex digits); empty for no identifier."""
     assert len(key) == PSEUDONYM_KEY_BYTES

@@ -2,11 +2,10 @@
 
 - ``transactions``: the ledger's ``ExportTransactions`` (pseudonymized, audited once by the ledger), as CSV or JSON
   Lines; ``--key-name`` picks a configured pseudonym key to link exports on purpose.
-- ``audit-trail``: auth's audit events, the ledger's admin actions, the vault's access log and risk's decisions, each
-  read through its service's listing with one ``export_id`` (so each service audits its part once), as JSON Lines
-  ``{"source": ..., "record": ...}``, each record cut down to its source's allow-list with customers pseudonymized
-  (``cli/audit_trail_privacy.py``). Complaint steps join once risk's complaint listing takes a period and an
-  ``export_id`` (docs/decisions.md).
+- ``audit-trail``: auth's audit events, the ledger's admin actions, the vault's access log, risk's decisions and
+  complaint steps, each read through its service's listing with one ``export_id`` (so each service audits its part
+  once), as JSON Lines ``{"source": ..., "record": ...}``, each record cut down to its source's allow-list with
+  customers pseudonymized (``cli/audit_trail_privacy.py``).
 Files are written atomically (``cli/export_files.py``): a failed or refused export leaves no file.
 """
 
@@ -30,6 +29,7 @@ from cli.audit_trail_privacy import (
     ACCESS_LOG_ENTRY,
     ASSESSMENT,
     AUTH_AUDIT_EVENT,
+    COMPLAINT_EVENT,
     PSEUDONYM_KEY_BYTES,
     Redactor,
     Spec,
@@ -43,7 +43,7 @@ from services.kit.config import ConfigError, Env, decode_key
 from wallet.auth.v1 import auth_audit_pb2, auth_members_pb2, auth_service_accounts_pb2, auth_sessions_pb2
 from wallet.contacts.v1 import contacts_access_log_pb2
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_integrity_pb2, ledger_transfers_pb2
-from wallet.risk.v1 import risk_assessments_pb2
+from wallet.risk.v1 import risk_assessments_pb2, risk_complaints_pb2
 
 app = typer.Typer(help="Compliance exports: pseudonymized transactions and the audit trail.", no_args_is_help=True)
 
@@ -272,6 +272,15 @@ AUDIT_SOURCES = (
         lambda record: record.assessed_at,
         _allow_list(ASSESSMENT),
     ),
+    AuditSource(
+        "risk.complaint_steps",
+        "risk",
+        lambda session: session.risk.ListComplaintEvents,
+        risk_complaints_pb2.ListComplaintEventsRequest,
+        lambda reply: reply.complaint_events,
+        lambda record: record.occurred_at,
+        _allow_list(COMPLAINT_EVENT),
+    ),
 )
 
 
@@ -403,8 +412,8 @@ def audit_trail(
     organization_id: OrganizationOption = None,
 ) -> None:
     """Export the tenant's audit trail of a period as JSON Lines: auth events, ledger admin actions, the vault's
-    access log and risk decisions, with customers pseudonymized and no personal data (docs/operations.md). Each
-    service audits its part of the export once."""
+    access log, risk decisions and complaint steps, with customers pseudonymized and no personal data
+    (docs/operations.md). Each service audits its part of the export once."""
     period_start, period_end = parse_period(start, end)
     linking_key = read_linking_key(pseudonym_key_file) if pseudonym_key_file is not None else None
     export = AuditTrailExport(organization_id, period_start, period_end, out, str(uuid.uuid4()), linking_key)

@@ -32,6 +32,7 @@ from wallet.auth.v1 import (
 from wallet.common.v1 import money_pb2
 from wallet.contacts.v1 import contacts_access_log_pb2, contacts_contact_pb2, contacts_service_pb2_grpc
 from wallet.ledger.v1 import ledger_accounts_pb2, ledger_integrity_pb2, ledger_transfers_pb2
+from wallet.risk.v1 import risk_complaints_pb2, risk_service_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +54,7 @@ class PopulatedTenant:
     auditor_token: str
     finance_token: str
     secrets: list[str] = field(default_factory=list)
+    customers: list[str] = field(default_factory=list)
     wallets: list[str] = field(default_factory=list)
     transfers: list[str] = field(default_factory=list)
 
@@ -119,6 +121,7 @@ async def populated_tenant(suite: Suite) -> PopulatedTenant:
                 metadata=owner,
             )
             populated.wallets.append(wallet)
+            populated.customers.append(customer_id)
             populated.secrets += [name, *name.split(), email, local, digits, digits[-10:], phone, customer_id]
             populated.secrets += [contact_id, wallet]
         source = str(uuid.uuid4())
@@ -300,9 +303,34 @@ def customer_pseudonyms(records: list[dict[str, Any]]) -> list[str]:
     return [record["principal_id"] for record in created]
 
 
+async def complain_for_a_customer(suite: Suite, populated: PopulatedTenant, customer_id: str) -> str:
+    """A service complaint the owner opens for a customer, describing them by name and phone, then acknowledges."""
+    name, _, phone, _, _ = CUSTOMERS[1]
+    complaint_id = str(uuid.uuid4())
+    owner = bearer(populated.tenant.access_token)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{suite.risk.port}") as channel:
+        risk = risk_service_pb2_grpc.RiskServiceStub(channel)
+        await risk.OpenComplaint(
+            risk_complaints_pb2.OpenComplaintRequest(
+                complaint_id=complaint_id,
+                customer_id=customer_id,
+                category=risk_complaints_pb2.COMPLAINT_CATEGORY_SERVICE,
+                description=f"{name} says the app shows {phone} as someone else's number",
+            ),
+            metadata=owner,
+        )
+        await risk.AcknowledgeComplaint(
+            risk_complaints_pb2.AcknowledgeComplaintRequest(complaint_id=complaint_id, request_id=str(uuid.uuid4())),
+            metadata=owner,
+        )
+    return complaint_id
+
+
 async def test_the_audit_trail_holds_no_personal_data_and_stable_pseudonyms(suite: Suite, tmp_path: Path) -> None:
     populated = await populated_tenant(suite)
     reason = await freeze_naming_a_customer(suite, populated)
+    complaint_id = await complain_for_a_customer(suite, populated, populated.customers[1])
+    populated.secrets.append(complaint_id)
     _, _, records = await export_audit_trail(suite, populated, tmp_path / "trail.jsonl")
     text = file_text(tmp_path / "trail.jsonl")
     # Staff ids stay (a review needs to know who acted); everything the test knows of customers, and the test
@@ -318,6 +346,12 @@ async def test_the_audit_trail_holds_no_personal_data_and_stable_pseudonyms(suit
     assert len(freezes) == 1
     assert freezes[0]["actor_principal_id"] == populated.tenant.owner_id
     assert freezes[0]["details"] == {"reason_chars": len(reason)}
+    steps = [r["record"] for r in records if r["source"] == "risk.complaint_steps"]
+    assert [step["action"] for step in steps] == ["acknowledged", "opened"]
+    assert {step["actor_principal_id"] for step in steps} == {populated.tenant.owner_id}
+    assert steps[0]["complaint_id"] == steps[1]["complaint_id"]
+    assert re.fullmatch(r"[0-9a-f]{64}", steps[0]["complaint_id"])
+    assert all(step["category"] == "COMPLAINT_CATEGORY_SERVICE" for step in steps)
     addresses = [r["record"]["source_ip"] for r in records if r["record"].get("source_ip")]
     assert addresses, "no sign-in carried an address"
     assert all(re.fullmatch(r"[0-9.]+/24|[0-9a-f:]+/48", address) for address in addresses), addresses
@@ -348,6 +382,7 @@ async def test_the_audit_trail_export_is_audited_once_by_each_service(suite: Sui
     assert {"auth.audit_events", "ledger.admin_actions", "contacts.access_log"} <= sources
     assert all(set(record) == {"source", "record"} for record in records)
     assert "risk.decisions" in stdout
+    assert "risk.complaint_steps" in stdout
     assert "a per-export key" in stdout
 
     exported = auth_events_pb2.AUTH_EVENT_TYPE_AUDIT_EVENTS_EXPORTED
@@ -372,8 +407,11 @@ async def test_the_audit_trail_export_is_audited_once_by_each_service(suite: Sui
     assert [entry.justification.split(";")[0] for entry in access.entries] == [f"export_id={export_id}"]
     assert access.entries[0].customer_id == str(uuid.UUID(int=0))
     risk_records = await suite.risk.runtime.pool.fetch(
-        "SELECT actor_principal_id FROM audit_events WHERE organization_id = $1 AND subject = $2",
+        "SELECT action FROM audit_events WHERE organization_id = $1 AND subject = $2",
         uuid.UUID(populated.tenant.organization_id),
         f"exports/{export_id}",
     )
-    assert len(risk_records) == 1
+    assert sorted(record["action"] for record in risk_records) == [
+        "assessments_exported",
+        "complaint_events_exported",
+    ]

@@ -15,6 +15,7 @@ from cli.audit_trail_privacy import (
     ACCESS_LOG_ENTRY,
     ASSESSMENT,
     AUTH_AUDIT_EVENT,
+    COMPLAINT_EVENT,
     PSEUDONYM_KEY_BYTES,
     Redactor,
     coarse_network,
@@ -26,7 +27,7 @@ from wallet.auth.v1 import auth_audit_pb2, auth_events_pb2
 from wallet.common.v1 import money_pb2
 from wallet.contacts.v1 import contacts_access_log_pb2
 from wallet.ledger.v1 import ledger_integrity_pb2
-from wallet.risk.v1 import risk_assessments_pb2
+from wallet.risk.v1 import risk_assessments_pb2, risk_complaints_pb2
 
 KEY = bytes(range(PSEUDONYM_KEY_BYTES))
 OTHER_KEY = bytes(reversed(range(PSEUDONYM_KEY_BYTES)))
@@ -168,6 +169,27 @@ def test_risk_decision_keeps_the_outcome_and_pseudonymizes_the_context(redactor:
     assert context["amount"] == {"currency": "EUR", "amount_minor": "500"}
     assert (record["decision"], record["score"], record["reason_codes"]) == ("DECISION_REVIEW", 80, ["VELOCITY_1H"])
     assert record["case_id"] == "case-1"
+
+
+def test_complaint_step_pseudonymizes_the_complaint_and_its_customer_actor(redactor: Redactor) -> None:
+    complaint_id = str(uuid.uuid4())
+    opened = risk_complaints_pb2.ComplaintEvent(
+        complaint_id=complaint_id,
+        event_number=41,
+        action="opened",
+        actor_principal_id=CUSTOMER,
+        trace_id="cd" * 16,
+        category=risk_complaints_pb2.COMPLAINT_CATEGORY_TRANSFER,
+    )
+    record = redactor.record(as_dict(opened), COMPLAINT_EVENT)
+    searched(record)
+    assert complaint_id not in json.dumps(record)
+    assert record["complaint_id"] == pseudonym(KEY, complaint_id)
+    assert record["actor_principal_id"] == pseudonym(KEY, CUSTOMER)
+    assert (record["action"], record["event_number"], record["trace_id"]) == ("opened", "41", "cd" * 16)
+    assert record["category"] == "COMPLAINT_CATEGORY_TRANSFER"
+    acknowledged = risk_complaints_pb2.ComplaintEvent(complaint_id=complaint_id, actor_principal_id=STAFF)
+    assert redactor.record(as_dict(acknowledged), COMPLAINT_EVENT)["actor_principal_id"] == STAFF
 
 
 def test_a_field_not_on_the_list_is_dropped(redactor: Redactor) -> None:
