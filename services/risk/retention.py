@@ -1,9 +1,5 @@
 """Risk's record types and how long each is kept (docs/retention.md has the table and the reasons), and the
-retention job that purges them with the kit's bounded loop (services/kit/retention.py).
-
-Complaints (owned by risk, issue 14) get the same treatment once their tables exist: a ``RecordRetention``
-(``risk_complaints``, five years after closing, floor five years) in ``RISK_RECORDS``, a purge of closed complaints
-in their store, and one ``PurgeTarget`` line below."""
+retention job that purges them with the kit's bounded loop (services/kit/retention.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +16,9 @@ ASSESSMENTS = RecordRetention("risk_assessments", default_days=1825, min_days=36
 CASES = RecordRetention("risk_cases", default_days=1825, min_days=1825, max_days=3650)
 AML_REPORTS = RecordRetention("risk_aml_reports", default_days=1825, min_days=1825, max_days=3650)
 AUDIT_EVENTS = RecordRetention("risk_audit_events", default_days=2555, min_days=1825, max_days=7300)
-RISK_RECORDS = (ASSESSMENTS, CASES, AML_REPORTS, AUDIT_EVENTS)
+# Five years after the complaint was resolved (complaint-handling records; open ones are kept whatever their age).
+COMPLAINTS = RecordRetention("risk_complaints", default_days=1825, min_days=1825, max_days=3650)
+RISK_RECORDS = (ASSESSMENTS, CASES, AML_REPORTS, AUDIT_EVENTS, COMPLAINTS)
 
 
 def load_risk_retention(env: Env) -> RetentionPolicy:
@@ -37,5 +35,6 @@ def risk_retention_job(
         PurgeTarget(ASSESSMENTS.record_type, store.purge_assessments),
         PurgeTarget(AML_REPORTS.record_type, store.purge_aml_reports),
         PurgeTarget(AUDIT_EVENTS.record_type, store.purge_audit_events),
+        PurgeTarget(COMPLAINTS.record_type, store.purge_resolved_complaints),
     ]
     return RetentionJob("risk", policy, targets, clock=clock)

@@ -55,6 +55,30 @@ WITH gone AS (
 SELECT count(*) FROM gone"""
 
 
+# A complaint goes once resolved (its clock starts at resolved_at) and every notification about it was sent, with its
+# notes, steps and notifications in the same statement. Open complaints are kept whatever their age.
+_PURGE_COMPLAINTS_SQL = """
+WITH due AS (
+    SELECT c.organization_id, c.complaint_id FROM complaints c
+    WHERE c.resolved_at < $1
+      AND NOT EXISTS (SELECT 1 FROM complaint_notifications n
+                      WHERE n.organization_id = c.organization_id AND n.complaint_id = c.complaint_id
+                        AND n.sent_at IS NULL)
+    LIMIT $2 FOR UPDATE OF c SKIP LOCKED
+), notes AS (
+    DELETE FROM complaint_notes WHERE (organization_id, complaint_id) IN (SELECT organization_id, complaint_id FROM due)
+), steps AS (
+    DELETE FROM complaint_events WHERE (organization_id, complaint_id) IN (SELECT organization_id, complaint_id FROM due)
+), notifications AS (
+    DELETE FROM complaint_notifications
+    WHERE (organization_id, complaint_id) IN (SELECT organization_id, complaint_id FROM due)
+), gone AS (
+    DELETE FROM complaints WHERE (organization_id, complaint_id) IN (SELECT organization_id, complaint_id FROM due)
+    RETURNING 1
+)
+SELECT count(*) FROM gone"""
+
+
 class RiskRetentionStore:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
@@ -72,6 +96,9 @@ class RiskRetentionStore:
 
     async def purge_aml_reports(self, cutoff: datetime, limit: int) -> int:
         return await self._purge(_PURGE_AML_REPORTS_SQL, cutoff, limit)
+
+    async def purge_resolved_complaints(self, cutoff: datetime, limit: int) -> int:
+        return await self._purge(_PURGE_COMPLAINTS_SQL, cutoff, limit)
 
     async def purge_audit_events(self, cutoff: datetime, limit: int) -> int:
         return await self._purge(_PURGE_AUDIT_EVENTS_SQL, cutoff, limit)

@@ -168,6 +168,64 @@ async def test_aml_reports_and_audit_events_purged_past_retention(pool: asyncpg.
     assert set((await _job(pool).sweep_once()).values()) == {0}
 
 
+async def _complaint(
+    pool: asyncpg.Pool, *, resolved_days_ago: float | None, unsent_notification: bool = False
+) -> None:
+    complaint_id = uuid.uuid4()
+    opened = _ago((resolved_days_ago or 0) + 30)
+    resolved = _ago(resolved_days_ago) if resolved_days_ago is not None else None
+    await pool.execute(
+        "INSERT INTO complaints (organization_id, complaint_id, reference_number, customer_id, category, status,"
+        " transfer_id, card_id, description, attachment_references, opened_by_principal_id, opened_at, updated_at,"
+        " acknowledge_due_at, resolve_due_at, resolved_at) VALUES ($1, $2, $3, 'c', 4, 4, '', '', 'slow app',"
+        " '{}', 'c', $4, $4, $4, $4, $5)",
+        ORG,
+        complaint_id,
+        f"CMP-{complaint_id.hex[:8]}",
+        opened,
+        resolved,
+    )
+    await pool.execute(
+        "INSERT INTO complaint_notes (organization_id, complaint_note_id, complaint_id, author_principal_id,"
+        " from_customer, visibility, text, created_at) VALUES ($1, $2, $3, 'c', true, 2, 'more detail', $4)",
+        ORG,
+        uuid.uuid4(),
+        complaint_id,
+        opened,
+    )
+    await pool.execute(
+        "INSERT INTO complaint_events (organization_id, complaint_id, action, actor_principal_id, trace_id,"
+        " occurred_at) VALUES ($1, $2, 'opened', 'c', '', $3)",
+        ORG,
+        complaint_id,
+        opened,
+    )
+    await pool.execute(
+        "INSERT INTO complaint_notifications (organization_id, notification_id, complaint_id, customer_id,"
+        " reference_number, status_name, message, created_at, sent_at) VALUES ($1, $2, $3, 'c', 'r', 's', 'm', $4,"
+        " $5)",
+        ORG,
+        uuid.uuid4(),
+        complaint_id,
+        opened,
+        None if unsent_notification else opened,
+    )
+
+
+async def test_resolved_complaints_purged_with_their_rows_open_and_unnotified_ones_kept(pool: asyncpg.Pool) -> None:
+    await _complaint(pool, resolved_days_ago=OLD_DAYS)
+    await _complaint(pool, resolved_days_ago=OLD_DAYS)
+    await _complaint(pool, resolved_days_ago=YOUNG_DAYS)
+    await _complaint(pool, resolved_days_ago=None)  # open for years: kept
+    await _complaint(pool, resolved_days_ago=OLD_DAYS, unsent_notification=True)  # the customer not told yet
+    purged = await _job(pool, batch_rows=1).sweep_once()
+    assert purged["risk_complaints"] == 2
+    assert await pool.fetchval("SELECT count(*) FROM complaints") == 3
+    for table in ("complaint_notes", "complaint_events", "complaint_notifications"):
+        assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 3  # noqa: S608 -- fixed table names
+    assert set((await _job(pool).sweep_once()).values()) == {0}
+
+
 def test_risk_refuses_a_retention_below_the_aml_floor() -> None:
     with pytest.raises(ConfigError, match="RETENTION_RISK_AML_REPORTS_DAYS must be between 1825 and 3650"):
         load_risk_config(Env({"RETENTION_RISK_AML_REPORTS_DAYS": "365"}))
