@@ -9,25 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
-from services.kit.telemetry import client_interceptors
+from services.kit.channels import ServiceChannel
 
 JWKS_DEADLINE_S = 2.0
 
 
 class AuthServiceJwksSource:
     def __init__(self, auth_addr: str) -> None:
-        self._auth_addr = auth_addr
-        self._channel: grpc.aio.Channel | None = None
+        self._auth = ServiceChannel(auth_addr)
 
     async def fetch(self) -> Sequence[dict[str, Any]]:
         # Imported here so the kit does not depend on the auth contract at import time.
         from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2_grpc
 
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._auth_addr, interceptors=client_interceptors())
-        stub = auth_service_pb2_grpc.AuthServiceStub(self._channel)
+        stub = auth_service_pb2_grpc.AuthServiceStub(self._auth.get())
         reply = await stub.GetJwks(auth_keys_pb2.GetJwksRequest(), timeout=JWKS_DEADLINE_S)
         return [
             {"kty": key.kty, "crv": key.crv, "x": key.x, "kid": key.kid, "alg": key.alg, "use": key.use}
@@ -35,6 +30,4 @@ class AuthServiceJwksSource:
         ]
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._auth.close()

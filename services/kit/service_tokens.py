@@ -19,7 +19,7 @@ from typing import Protocol
 
 import grpc
 
-from services.kit.telemetry import client_interceptors
+from services.kit.channels import ServiceChannel
 from wallet.auth.v1 import auth_keys_pb2, auth_service_pb2_grpc
 
 TOKEN_REFRESH_MARGIN_S = 30.0
@@ -68,13 +68,12 @@ class ClientCredentialsTokens:
         issue_deadline_s: float = ISSUE_DEADLINE_S_DEFAULT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._auth_addr = auth_addr
+        self._auth = ServiceChannel(auth_addr)
         self._client = client
         self._issue_deadline_s = issue_deadline_s
         self._clock = clock
         self._cache: dict[str, _CachedToken] = {}
         self._in_flight: dict[str, asyncio.Future[_CachedToken]] = {}
-        self._channel: grpc.aio.Channel | None = None
 
     def cached(self, organization_id: str) -> str | None:
         """The cached token when it is still good: lets a hot path skip an await."""
@@ -106,7 +105,7 @@ class ClientCredentialsTokens:
             organization_id=organization_id,
         )
         try:
-            response = await auth_service_pb2_grpc.AuthServiceStub(self._open_channel()).IssueServiceToken(
+            response = await auth_service_pb2_grpc.AuthServiceStub(self._auth.get()).IssueServiceToken(
                 request, timeout=self._issue_deadline_s
             )
         except grpc.aio.AioRpcError as err:
@@ -117,15 +116,8 @@ class ClientCredentialsTokens:
         self._cache[organization_id] = entry
         return entry
 
-    def _open_channel(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._auth_addr, interceptors=client_interceptors())
-        return self._channel
-
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._auth.close()
 
 
 def service_client(client_id: str | None, client_secret: str | None, scopes: Sequence[str]) -> ServiceClient:

@@ -10,8 +10,8 @@ from typing import Protocol
 
 import grpc
 
+from services.kit.channels import ServiceChannel
 from services.kit.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
-from services.kit.telemetry import client_interceptors
 from services.ledger import limits
 from services.ledger.errors import CardNotFound, CardVaultUnavailable
 from wallet.contacts.v1 import contacts_card_secrets_pb2 as pb
@@ -66,14 +66,11 @@ class NoCardVault:
 
 class GrpcCardVault:
     def __init__(self, contacts_addr: str, tokens: ServiceTokenSource) -> None:
-        self._contacts_addr = contacts_addr
+        self._contacts = ServiceChannel(contacts_addr)
         self._tokens = tokens
-        self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> contacts_service_pb2_grpc.ContactsServiceAsyncStub:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._contacts_addr, interceptors=client_interceptors())
-        return contacts_service_pb2_grpc.ContactsServiceStub(self._channel)
+        return contacts_service_pb2_grpc.ContactsServiceStub(self._contacts.get())
 
     async def _metadata(self, organization_id: uuid.UUID) -> tuple[tuple[str, str], ...]:
         try:
@@ -123,9 +120,7 @@ class GrpcCardVault:
             raise _vault_error(err) from None
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._contacts.close()
 
 
 def _vault_error(err: grpc.aio.AioRpcError) -> Exception:

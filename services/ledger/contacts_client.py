@@ -13,10 +13,10 @@ import uuid
 
 import grpc
 
+from services.kit.channels import ServiceChannel
 from services.kit.errors import FieldViolation, InvalidArgument, ResourceExhausted, Unavailable
 from services.kit.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
 from services.kit.status import ErrorDetails
-from services.kit.telemetry import client_interceptors
 from services.ledger.service_pay_by_phone import Payee
 from wallet.contacts.v1 import contacts_directory_pb2, contacts_service_pb2_grpc
 
@@ -49,15 +49,12 @@ class GrpcPayeeDirectory:
     def __init__(
         self, contacts_addr: str, tokens: ServiceTokenSource, *, deadline_s: float = RESOLVE_DEADLINE_S_DEFAULT
     ) -> None:
-        self._contacts_addr = contacts_addr
+        self._contacts = ServiceChannel(contacts_addr)
         self._tokens = tokens
         self._deadline_s = deadline_s
-        self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> contacts_service_pb2_grpc.ContactsServiceAsyncStub:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._contacts_addr, interceptors=client_interceptors())
-        return contacts_service_pb2_grpc.ContactsServiceStub(self._channel)
+        return contacts_service_pb2_grpc.ContactsServiceStub(self._contacts.get())
 
     async def resolve(
         self, organization_id: uuid.UUID, phone_number: str, region_hint: str, on_behalf_of: str
@@ -102,6 +99,4 @@ class GrpcPayeeDirectory:
         raise ContactsUnavailable(f"the contacts vault answered {code.name}") from err
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._contacts.close()

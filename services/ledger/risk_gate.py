@@ -31,10 +31,10 @@ import asyncpg
 import grpc
 from prometheus_client import Counter
 
+from services.kit.channels import ServiceChannel
 from services.kit.errors import IdempotencyKeyReused, StepUpRequired
 from services.kit.request_context import current_principal
 from services.kit.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
-from services.kit.telemetry import client_interceptors
 from services.kit.tokens import PRINCIPAL_KIND_CUSTOMER, PRINCIPAL_KIND_SERVICE, Principal
 from services.ledger import limits
 from services.ledger.caller import Caller
@@ -165,11 +165,10 @@ class RiskGate:
         clock_s: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
-        self._risk_addr = risk_addr
+        self._risk = ServiceChannel(risk_addr)
         self._tokens = tokens
         self._accounts = accounts
         self._clock_s = clock_s
-        self._channel: grpc.aio.Channel | None = None
         self._last_unavailable_log_s = float("-inf")
 
     async def before_commit(self, caller: Caller, command: TransferCommand) -> TransferCommand:
@@ -238,7 +237,7 @@ class RiskGate:
             self._log_unavailable(f"no service token for risk: {err}")
             return None
         try:
-            response = await risk_service_pb2_grpc.RiskServiceStub(self._open_channel()).Assess(
+            response = await risk_service_pb2_grpc.RiskServiceStub(self._risk.get()).Assess(
                 request, metadata=(("authorization", f"Bearer {token}"),), timeout=self._config.deadline_s
             )
         except grpc.aio.AioRpcError as err:
@@ -262,19 +261,14 @@ class RiskGate:
         """Connects to risk at start (a background job), so the first transfer's deadline is not spent on the TCP
         and HTTP/2 handshake. gRPC reconnects by itself afterwards."""
         try:
-            await asyncio.wait_for(self._open_channel().channel_ready(), CONNECT_WAIT_S)
+            await asyncio.wait_for(self._risk.get().channel_ready(), CONNECT_WAIT_S)
         except TimeoutError:
-            log.warning("risk gate: risk not reachable at %s yet; transfers use the fail-open tier", self._risk_addr)
-
-    def _open_channel(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._risk_addr, interceptors=client_interceptors())
-        return self._channel
+            log.warning(
+                "risk gate: risk not reachable at %s yet; transfers use the fail-open tier", self._risk.address
+            )
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._risk.close()
 
 
 def _answer(assessment: risk_assessments_pb2.Assessment) -> _Answer | None:

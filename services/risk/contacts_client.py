@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import grpc
 
+from services.kit.channels import ServiceChannel
 from services.kit.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
-from services.kit.telemetry import client_interceptors
 from services.risk import limits
 from services.risk.domain_complaints import STATUS_WORDS, ComplaintStatus, notification_message
 from services.risk.service_complaints import NotificationNotSent
@@ -25,14 +25,11 @@ NOTIFICATIONS_SCOPE = "contacts.notifications.write"
 
 class GrpcComplaintNotifier:
     def __init__(self, contacts_addr: str, tokens: ServiceTokenSource) -> None:
-        self._contacts_addr = contacts_addr
+        self._contacts = ServiceChannel(contacts_addr)
         self._tokens = tokens
-        self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> contacts_service_pb2_grpc.ContactsServiceAsyncStub:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._contacts_addr, interceptors=client_interceptors())
-        return contacts_service_pb2_grpc.ContactsServiceStub(self._channel)
+        return contacts_service_pb2_grpc.ContactsServiceStub(self._contacts.get())
 
     async def notify(self, notification: PendingNotification) -> None:
         try:
@@ -61,5 +58,4 @@ class GrpcComplaintNotifier:
             raise NotificationNotSent("the vault's SMS sink failed")
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._contacts.close()

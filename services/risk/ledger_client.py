@@ -13,10 +13,10 @@ import asyncio
 
 import grpc
 
+from services.kit.channels import ServiceChannel
 from services.kit.errors import Unavailable
 from services.kit.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
 from services.kit.status import ErrorDetails
-from services.kit.telemetry import client_interceptors
 from services.risk import limits
 from services.risk.service_cases import LedgerUnavailable
 from services.risk.service_complaints import (
@@ -35,14 +35,8 @@ RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLI
 
 class GrpcLedgerReviews:
     def __init__(self, ledger_addr: str, tokens: ServiceTokenSource) -> None:
-        self._ledger_addr = ledger_addr
+        self._ledger = ServiceChannel(ledger_addr)
         self._tokens = tokens
-        self._channel: grpc.aio.Channel | None = None
-
-    def _open_channel(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._ledger_addr, interceptors=client_interceptors())
-        return self._channel
 
     async def resolve_transfer_review(
         self,
@@ -70,7 +64,7 @@ class GrpcLedgerReviews:
             except ServiceTokenUnavailable as err:
                 raise LedgerUnavailable(f"no service token for the ledger call: {err}") from err
             try:
-                stub = ledger_service_pb2_grpc.LedgerServiceStub(self._open_channel())
+                stub = ledger_service_pb2_grpc.LedgerServiceStub(self._ledger.get())
                 await stub.ResolveTransferReview(
                     request,
                     metadata=(("authorization", f"Bearer {token}"),),
@@ -84,8 +78,7 @@ class GrpcLedgerReviews:
             delay_s *= 2
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._ledger.close()
 
 
 # --- complaints: the disputed transfer and the refund ---
@@ -111,14 +104,11 @@ class GrpcComplaintLedger:
     NOT_FOUND by construction)."""
 
     def __init__(self, ledger_addr: str, tokens: ServiceTokenSource) -> None:
-        self._ledger_addr = ledger_addr
+        self._ledger = ServiceChannel(ledger_addr)
         self._tokens = tokens
-        self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> ledger_service_pb2_grpc.LedgerServiceAsyncStub:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._ledger_addr, interceptors=client_interceptors())
-        return ledger_service_pb2_grpc.LedgerServiceStub(self._channel)
+        return ledger_service_pb2_grpc.LedgerServiceStub(self._ledger.get())
 
     async def _metadata(self, organization_id: str) -> tuple[tuple[str, str]]:
         try:
@@ -191,5 +181,4 @@ class GrpcComplaintLedger:
         return response.transfer.transfer_id
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._ledger.close()
