@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.kit.db import transaction
+from services.kit.retention import run_purge
 
 # Refresh tokens go with their session, in the same statement (the foreign key is checked at its end).
 _PURGE_SESSIONS_SQL = """
@@ -75,38 +75,34 @@ WITH gone AS (
 SELECT count(*) FROM gone"""
 
 
+# The audit trail's append-only trigger lets the deletes of a transaction that set this through (migration 0006).
+_ALLOW_AUDIT_PURGE_SQL = "SET LOCAL wallet.retention_purge = 'on'"
+
+
 class AuthRetentionStore:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def _purge(self, sql: str, cutoff: datetime, limit: int, *, audit: bool = False) -> int:
-        async with transaction(self._pool()) as connection:
-            if audit:
-                # The audit trail's append-only trigger lets this transaction's deletes through (migration 0006).
-                await connection.execute("SET LOCAL wallet.retention_purge = 'on'")
-            purged = await connection.fetchval(sql, cutoff, limit)
-        return int(purged)
-
     async def purge_ended_sessions(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_SESSIONS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_SESSIONS_SQL, cutoff, limit)
 
     async def purge_mfa_challenges(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_MFA_CHALLENGES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_MFA_CHALLENGES_SQL, cutoff, limit)
 
     async def purge_device_challenges(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_DEVICE_CHALLENGES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_DEVICE_CHALLENGES_SQL, cutoff, limit)
 
     async def purge_passkey_ceremonies(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_PASSKEY_CEREMONIES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_PASSKEY_CEREMONIES_SQL, cutoff, limit)
 
     async def purge_invitations(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_INVITATIONS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_INVITATIONS_SQL, cutoff, limit)
 
     async def purge_login_failure_counters(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_LOGIN_FAILURE_COUNTERS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_LOGIN_FAILURE_COUNTERS_SQL, cutoff, limit)
 
     async def purge_idempotency_keys(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_IDEMPOTENCY_KEYS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_IDEMPOTENCY_KEYS_SQL, cutoff, limit)
 
     async def purge_audit_events(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_AUDIT_EVENTS_SQL, cutoff, limit, audit=True)
+        return await run_purge(self._pool(), _PURGE_AUDIT_EVENTS_SQL, cutoff, limit, prelude=_ALLOW_AUDIT_PURGE_SQL)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.kit.db import transaction
+from services.kit.retention import run_purge
 
 _PURGE_RESOLVE_MISSES_SQL = """
 WITH gone AS (
@@ -39,16 +39,11 @@ class ContactsRetentionStore:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def _purge(self, sql: str, cutoff: datetime, limit: int) -> int:
-        async with transaction(self._pool()) as connection:
-            purged = await connection.fetchval(sql, cutoff, limit)
-        return int(purged)
-
     async def purge_resolve_misses(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_RESOLVE_MISSES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_RESOLVE_MISSES_SQL, cutoff, limit)
 
     async def purge_notifications(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_NOTIFICATIONS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_NOTIFICATIONS_SQL, cutoff, limit)
 
     async def purge_idempotent_requests(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_IDEMPOTENT_REQUESTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_IDEMPOTENT_REQUESTS_SQL, cutoff, limit)

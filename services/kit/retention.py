@@ -27,6 +27,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Gauge
 
 from services.kit.config import Env
+from services.kit.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,17 @@ def load_retention_policy(env: Env, records: Sequence[RecordRetention]) -> Reten
 
 # (cut-off, at most this many rows) -> rows purged, in one transaction of the owning store.
 Purge = Callable[[datetime, int], Awaitable[int]]
+
+
+async def run_purge(pool: asyncpg.Pool, statement: str, *args: object, prelude: str | None = None) -> int:
+    """Runs one bounded purge statement from a service's store in its own short transaction (``prelude`` first, e.g.
+    a ``SET LOCAL`` the table's trigger checks) and returns what the statement selects: the count of rows it
+    deleted."""
+    async with transaction(pool) as connection:
+        if prelude is not None:
+            await connection.execute(prelude)
+        purged = await connection.fetchval(statement, *args)
+    return int(purged)
 
 
 @dataclass(frozen=True, slots=True)

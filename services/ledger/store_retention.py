@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.kit.db import transaction
+from services.kit.retention import run_purge
 
 _PURGE_ACCOUNT_REQUESTS_SQL = """
 WITH gone AS (
@@ -43,16 +43,11 @@ class LedgerRetentionStore:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def _purge(self, sql: str, cutoff: datetime, limit: int) -> int:
-        async with transaction(self._pool()) as connection:
-            purged = await connection.fetchval(sql, cutoff, limit)
-        return int(purged)
-
     async def purge_account_requests(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_ACCOUNT_REQUESTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_ACCOUNT_REQUESTS_SQL, cutoff, limit)
 
     async def purge_transfer_batches(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_TRANSFER_BATCHES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_TRANSFER_BATCHES_SQL, cutoff, limit)
 
     async def purge_unused_fx_quotes(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_UNUSED_FX_QUOTES_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_UNUSED_FX_QUOTES_SQL, cutoff, limit)

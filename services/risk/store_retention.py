@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.kit.db import transaction
+from services.kit.retention import run_purge
 from services.risk.domain import CaseStatus
 
 _PURGE_ASSESSMENTS_SQL = """
@@ -83,22 +83,17 @@ class RiskRetentionStore:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def _purge(self, sql: str, *args: object) -> int:
-        async with transaction(self._pool()) as connection:
-            purged = await connection.fetchval(sql, *args)
-        return int(purged)
-
     async def purge_assessments(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_ASSESSMENTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_ASSESSMENTS_SQL, cutoff, limit)
 
     async def purge_settled_cases(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_CASES_SQL, cutoff, limit, CaseStatus.EXPIRED.value)
+        return await run_purge(self._pool(), _PURGE_CASES_SQL, cutoff, limit, CaseStatus.EXPIRED.value)
 
     async def purge_aml_reports(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_AML_REPORTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_AML_REPORTS_SQL, cutoff, limit)
 
     async def purge_resolved_complaints(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_COMPLAINTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_COMPLAINTS_SQL, cutoff, limit)
 
     async def purge_audit_events(self, cutoff: datetime, limit: int) -> int:
-        return await self._purge(_PURGE_AUDIT_EVENTS_SQL, cutoff, limit)
+        return await run_purge(self._pool(), _PURGE_AUDIT_EVENTS_SQL, cutoff, limit)
