@@ -15,8 +15,8 @@ import pytest
 from services.auth.__main__ import MIGRATIONS_DIR
 from services.auth.retention import AUTH_RECORDS, auth_retention_job, load_auth_retention
 from services.kit.config import ConfigError, Env
-from services.kit.migrations import apply_migrations
 from services.kit.retention import RetentionJob
+from tests.support.retention import migrated_pool, sized
 
 pytestmark = pytest.mark.integration
 
@@ -26,24 +26,13 @@ PLATFORM_ORG = uuid.UUID("00000000-0000-0000-0000-000000000000")
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await apply_migrations(connection, MIGRATIONS_DIR, scope="auth")
-    finally:
-        await connection.close()
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    assert created is not None
-    try:
+    async with migrated_pool(database_url, MIGRATIONS_DIR, "auth") as created:
         yield created
-    finally:
-        await created.close()
 
 
 def _job(pool: asyncpg.Pool, *, batch_rows: int = 500, rounds_max: int = 100) -> RetentionJob:
     job = auth_retention_job(lambda: pool, load_auth_retention(Env({})), lambda: NOW)
-    job.batch_rows = batch_rows
-    job.rounds_max = rounds_max
-    return job
+    return sized(job, batch_rows=batch_rows, rounds_max=rounds_max)
 
 
 def _ago(days: float) -> datetime:

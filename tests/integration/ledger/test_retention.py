@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 
 from services.kit.config import ConfigError, Env
-from services.kit.migrations import apply_migrations
 from services.kit.retention import RetentionJob
 from services.ledger.retention import ledger_retention_job, load_ledger_retention
+from tests.support.retention import migrated_pool, sized
 
 pytestmark = pytest.mark.integration
 
@@ -26,24 +26,13 @@ ORG = uuid.uuid4()
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await apply_migrations(connection, MIGRATIONS_DIR, scope="ledger")
-    finally:
-        await connection.close()
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    assert created is not None
-    try:
+    async with migrated_pool(database_url, MIGRATIONS_DIR, "ledger") as created:
         yield created
-    finally:
-        await created.close()
 
 
 def _job(pool: asyncpg.Pool, *, batch_rows: int = 500, rounds_max: int = 100) -> RetentionJob:
     job = ledger_retention_job(lambda: pool, load_ledger_retention(Env({})), lambda: NOW)
-    job.batch_rows = batch_rows
-    job.rounds_max = rounds_max
-    return job
+    return sized(job, batch_rows=batch_rows, rounds_max=rounds_max)
 
 
 def _ago(days: float) -> datetime:

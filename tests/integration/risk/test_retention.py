@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 
 from services.kit.config import ConfigError, Env
-from services.kit.migrations import apply_migrations
 from services.kit.retention import RetentionJob
 from services.risk.__main__ import MIGRATIONS_DIR
 from services.risk.config import load_risk_config
 from services.risk.domain import CaseStatus
 from services.risk.retention import load_risk_retention, risk_retention_job
+from tests.support.retention import migrated_pool, sized
 
 pytestmark = pytest.mark.integration
 
@@ -30,24 +30,13 @@ YOUNG_DAYS = 100
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await apply_migrations(connection, MIGRATIONS_DIR, scope="risk")
-    finally:
-        await connection.close()
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    assert created is not None
-    try:
+    async with migrated_pool(database_url, MIGRATIONS_DIR, "risk") as created:
         yield created
-    finally:
-        await created.close()
 
 
 def _job(pool: asyncpg.Pool, *, batch_rows: int = 500, rounds_max: int = 100) -> RetentionJob:
     job = risk_retention_job(lambda: pool, load_risk_retention(Env({})), lambda: NOW)
-    job.batch_rows = batch_rows
-    job.rounds_max = rounds_max
-    return job
+    return sized(job, batch_rows=batch_rows, rounds_max=rounds_max)
 
 
 def _ago(days: float) -> datetime:
