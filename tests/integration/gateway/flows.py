@@ -1,19 +1,27 @@
 """Helpers for the flows through the gateway in front of the real services, over HTTP/JSON as a mobile client
-would call them: sign-up, TOTP and MFA login, accounts, transfers."""
+would call them (sign-up, TOTP and MFA login, accounts, transfers), and the gRPC stubs for the same flows: on the
+gateway's pass-through port (as a mobile app) or on the services' own ports (as in-cluster staff tools)."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import httpx
 import pyotp
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.integration.gateway.conftest import RealStack
-from wallet.auth.v1 import auth_organizations_pb2
+from wallet.auth.v1 import auth_organizations_pb2, auth_service_pb2_grpc
+from wallet.common.v1 import money_pb2
+from wallet.contacts.v1 import contacts_service_pb2_grpc
+from wallet.ledger.v1 import ledger_service_pb2_grpc
+from wallet.risk.v1 import risk_service_pb2_grpc
 
 OWNER_PASSWORD = "correct horse battery staple 42"
 CUSTOMER_PASSWORD = "a long customer passphrase 7"
@@ -137,3 +145,43 @@ async def allow_customer_sign_up(real_stack: RealStack, owner: Owner) -> None:
         ),
         metadata=(("authorization", f"Bearer {owner.access_token}"),),
     )
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def eur(amount_minor: int) -> money_pb2.Money:
+    return money_pb2.Money(currency="EUR", amount_minor=amount_minor)
+
+
+@dataclass
+class Door:
+    """Stubs on one channel: the gateway's gRPC port (customers) or a service's own port (staff)."""
+
+    auth: auth_service_pb2_grpc.AuthServiceStub
+    ledger: ledger_service_pb2_grpc.LedgerServiceStub
+    contacts: contacts_service_pb2_grpc.ContactsServiceStub
+    risk: risk_service_pb2_grpc.RiskServiceStub
+
+
+def door_on(channels: dict[str, grpc.aio.Channel]) -> Door:
+    return Door(
+        auth_service_pb2_grpc.AuthServiceStub(channels["auth"]),
+        ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
+        contacts_service_pb2_grpc.ContactsServiceStub(channels["contacts"]),
+        risk_service_pb2_grpc.RiskServiceStub(channels["risk"]),
+    )
+
+
+@asynccontextmanager
+async def open_doors(real_stack: RealStack) -> AsyncIterator[tuple[Door, Door]]:
+    """(the gateway's door, the services' own ports)."""
+    gateway = grpc.aio.insecure_channel(real_stack.grpc_address)
+    direct = {name: grpc.aio.insecure_channel(address) for name, address in real_stack.services.addresses.items()}
+    try:
+        yield door_on(dict.fromkeys(direct, gateway)), door_on(direct)
+    finally:
+        await gateway.close()
+        for channel in direct.values():
+            await channel.close()

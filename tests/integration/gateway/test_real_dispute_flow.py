@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -20,10 +19,14 @@ from tests.integration.gateway.conftest import RealStack
 from tests.integration.gateway.flows import (
     CUSTOMER_PASSWORD,
     OWNER_PASSWORD,
+    Door,
     Owner,
     TotpCodes,
     allow_customer_sign_up,
+    bearer,
+    eur,
     new_id,
+    open_doors,
     unique_slug,
 )
 from wallet.auth.v1 import (
@@ -35,8 +38,7 @@ from wallet.auth.v1 import (
     auth_service_pb2_grpc,
     auth_sessions_pb2,
 )
-from wallet.common.v1 import money_pb2
-from wallet.contacts.v1 import contacts_contact_pb2, contacts_service_pb2_grpc
+from wallet.contacts.v1 import contacts_contact_pb2
 from wallet.ledger.v1 import (
     ledger_accounts_pb2,
     ledger_cards_pb2,
@@ -44,7 +46,6 @@ from wallet.ledger.v1 import (
     ledger_transfers_pb2,
 )
 from wallet.risk.v1 import risk_complaints_pb2 as pb
-from wallet.risk.v1 import risk_service_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -57,44 +58,11 @@ PHONE = "+44 7911 123456"
 PHONE_E164 = "+447911123456"
 
 
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
-
-def eur(amount_minor: int) -> money_pb2.Money:
-    return money_pb2.Money(currency="EUR", amount_minor=amount_minor)
-
-
-@dataclass
-class Door:
-    """Stubs on one channel: the gateway's gRPC port (customers) or a service's own port (staff)."""
-
-    auth: auth_service_pb2_grpc.AuthServiceStub
-    ledger: ledger_service_pb2_grpc.LedgerServiceStub
-    contacts: contacts_service_pb2_grpc.ContactsServiceStub
-    risk: risk_service_pb2_grpc.RiskServiceStub
-
-
-def door_on(channels: dict[str, grpc.aio.Channel]) -> Door:
-    return Door(
-        auth_service_pb2_grpc.AuthServiceStub(channels["auth"]),
-        ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
-        contacts_service_pb2_grpc.ContactsServiceStub(channels["contacts"]),
-        risk_service_pb2_grpc.RiskServiceStub(channels["risk"]),
-    )
-
-
 @pytest.fixture
 async def doors(real_stack: RealStack) -> AsyncIterator[tuple[Door, Door]]:
     """(the gateway's door, the services' own ports)."""
-    gateway = grpc.aio.insecure_channel(real_stack.grpc_address)
-    direct = {name: grpc.aio.insecure_channel(address) for name, address in real_stack.services.addresses.items()}
-    try:
-        yield door_on(dict.fromkeys(direct, gateway)), door_on(direct)
-    finally:
-        await gateway.close()
-        for channel in direct.values():
-            await channel.close()
+    async with open_doors(real_stack) as pair:
+        yield pair
 
 
 async def mfa_login(

@@ -30,7 +30,17 @@ from services.contacts.config import load_contacts_config
 from services.kit.outbox import STREAM_ENTRY_FIELD
 from tests.integration.contacts.conftest import vault_environ
 from tests.integration.gateway.conftest import RealStack
-from tests.integration.gateway.flows import CUSTOMER_PASSWORD, OWNER_PASSWORD, TotpCodes, new_id, unique_slug
+from tests.integration.gateway.flows import (
+    CUSTOMER_PASSWORD,
+    OWNER_PASSWORD,
+    Door,
+    TotpCodes,
+    bearer,
+    eur,
+    new_id,
+    open_doors,
+    unique_slug,
+)
 from tests.integration.services_stack import platform_tokens
 from tests.support.privacy_scan import (
     Finding,
@@ -44,15 +54,13 @@ from wallet.auth.v1 import (
     auth_credentials_pb2,
     auth_customers_pb2,
     auth_organizations_pb2,
-    auth_service_pb2_grpc,
     auth_sessions_pb2,
 )
-from wallet.common.v1 import events_pb2, money_pb2
+from wallet.common.v1 import events_pb2
 from wallet.contacts.v1 import (
     contacts_contact_pb2,
     contacts_directory_pb2,
     contacts_keys_pb2,
-    contacts_service_pb2_grpc,
     contacts_subjects_pb2,
 )
 from wallet.ledger.v1 import (
@@ -75,19 +83,6 @@ ALERT_THRESHOLD_MINOR = 1_000
 RETENTION_S = 365 * 24 * 3600
 
 
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
-
-@dataclass
-class Door:
-    """Stubs on the gateway's gRPC port, as a mobile app calls."""
-
-    auth: auth_service_pb2_grpc.AuthServiceStub
-    ledger: ledger_service_pb2_grpc.LedgerServiceStub
-    contacts: contacts_service_pb2_grpc.ContactsServiceStub
-
-
 @dataclass
 class Person:
     organization_id: str
@@ -103,13 +98,10 @@ class Person:
 
 
 @pytest.fixture
-async def door(real_stack: RealStack) -> AsyncIterator[Door]:
-    async with grpc.aio.insecure_channel(real_stack.grpc_address) as channel:
-        yield Door(
-            auth_service_pb2_grpc.AuthServiceStub(channel),
-            ledger_service_pb2_grpc.LedgerServiceStub(channel),
-            contacts_service_pb2_grpc.ContactsServiceStub(channel),
-        )
+async def doors(real_stack: RealStack) -> AsyncIterator[tuple[Door, Door]]:
+    """(the gateway's door, as mobile apps call; the services' own ports, as in-cluster tools call)."""
+    async with open_doors(real_stack) as pair:
+        yield pair
 
 
 async def enrol_totp(door: Door, token: str) -> TotpCodes:
@@ -184,10 +176,6 @@ async def wallet(door: Door, owner: Person, customer_id: str | None, kind: int) 
     return account_id
 
 
-def eur(amount_minor: int) -> money_pb2.Money:
-    return money_pb2.Money(currency="EUR", amount_minor=amount_minor)
-
-
 async def posted_envelopes(real_stack: RealStack) -> list[bytes]:
     """The ledger's outbox rows for posted transfers, as its relay publishes them."""
     connection = await asyncpg.connect(real_stack.services.database_urls["ledger"])
@@ -223,7 +211,7 @@ async def deliver_alerts(real_stack: RealStack) -> None:
         await redis.delete(stream, stream + ".auth")
 
 
-async def every_flow(door: Door, real_stack: RealStack) -> tuple[str, str]:
+async def every_flow(door: Door, direct: Door, real_stack: RealStack) -> tuple[str, str]:
     """Runs every flow that touches the phone number or the card number; returns (card number, payee id)."""
     slug, owner = await tenant_owner(door, real_stack)
     payer = await customer(door, slug, owner.organization_id, "Payer")
@@ -312,8 +300,7 @@ async def every_flow(door: Door, real_stack: RealStack) -> tuple[str, str]:
     assert card_number.isdigit()
     processor = await platform_tokens(real_stack.services.auth, "sweep-card-processor", "ledger.card_payments.write")
     processor_auth = bearer(await processor.token_for(owner.organization_id))
-    async with grpc.aio.insecure_channel(real_stack.services.addresses["ledger"]) as channel:
-        await card_payment(ledger_service_pb2_grpc.LedgerServiceStub(channel), card_id, merchant, processor_auth)
+    await card_payment(direct.ledger, card_id, merchant, processor_auth)
 
     # Reveal by support (the owner, stepped up, from the in-cluster back office), the subject's export, a vault
     # backup, then erasure.
@@ -321,20 +308,18 @@ async def every_flow(door: Door, real_stack: RealStack) -> tuple[str, str]:
         contacts_subjects_pb2.ExportSubjectDataRequest(customer_id=payee.principal_id), metadata=payee.auth
     )
     backups = await platform_tokens(real_stack.services.auth, "sweep-backups", "contacts.backups.admin")
-    async with grpc.aio.insecure_channel(real_stack.services.addresses["contacts"]) as channel:
-        back_office = contacts_service_pb2_grpc.ContactsServiceStub(channel)
-        await back_office.RevealContact(
-            contacts_contact_pb2.RevealContactRequest(
-                contact_id=contact_id,
-                reveal_purpose=contacts_contact_pb2.REVEAL_PURPOSE_SUPPORT_CALL,
-                justification="ticket SUP-12 callback requested",
-            ),
-            metadata=await stepped_up(door, owner),
-        )
-        await back_office.CreateBackup(
-            contacts_keys_pb2.CreateBackupRequest(backup_id=new_id()),
-            metadata=bearer(await backups.token_for(owner.organization_id)),
-        )
+    await direct.contacts.RevealContact(
+        contacts_contact_pb2.RevealContactRequest(
+            contact_id=contact_id,
+            reveal_purpose=contacts_contact_pb2.REVEAL_PURPOSE_SUPPORT_CALL,
+            justification="ticket SUP-12 callback requested",
+        ),
+        metadata=await stepped_up(door, owner),
+    )
+    await direct.contacts.CreateBackup(
+        contacts_keys_pb2.CreateBackupRequest(backup_id=new_id()),
+        metadata=bearer(await backups.token_for(owner.organization_id)),
+    )
     await door.contacts.EraseSubject(
         contacts_subjects_pb2.EraseSubjectRequest(
             customer_id=payee.principal_id, reason="the customer asked to be forgotten", request_id=new_id()
@@ -368,7 +353,7 @@ def findings_in(where: str, haystack: bytes, card_number: str) -> list[Finding]:
 
 
 async def test_phone_and_card_numbers_appear_nowhere_after_every_flow(
-    door: Door,
+    doors: tuple[Door, Door],
     real_stack: RealStack,
     postgres_server_url: str,
     span_exporter: InMemorySpanExporter,
@@ -376,7 +361,7 @@ async def test_phone_and_card_numbers_appear_nowhere_after_every_flow(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     span_exporter.clear()
-    card_number, payee_id = await every_flow(door, real_stack)
+    card_number, payee_id = await every_flow(*doors, real_stack)
 
     run_dir = real_stack.services.run_dir
     vault_config = load_contacts_config(run_dir, vault_environ(run_dir))
